@@ -1,0 +1,7 @@
+//! `kestrel-compiler`: ONNX import, graph passes, int8 post-training quantization, and the
+//! `.kes` and QDQ ONNX writers behind the `kestrel` CLI.
+
+pub mod ir;
+pub mod onnx;
+pub mod quant;
+pub mod zoo;

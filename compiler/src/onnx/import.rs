@@ -1,0 +1,1 @@
+//! ONNX → IR (in progress)

@@ -1,0 +1,1 @@
+//! calibration (in progress)

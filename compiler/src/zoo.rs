@@ -1,0 +1,1 @@
+//! model zoo (in progress)

@@ -1,0 +1,185 @@
+//! The executor: runs a validated model's ops in order inside the caller's arena.
+//! No allocation; all scratch is in the arena plan.
+
+use crate::cast;
+use crate::format::BUFFER_ALIGN;
+use crate::kernels::{self, ConvF32, ConvI8, DenseF32, DenseI8, Geom, Kernels, QOut};
+use crate::model::{check_arena, Model, TensorInfo};
+use crate::ops::{Activation, Blob, Op, OpKind};
+use crate::{Error, Result};
+
+type Range = (usize, usize);
+
+/// Split the arena into the output range (mutable) and up to two input ranges (shared).
+/// Validation guarantees the ranges are in bounds and that inputs don't overlap the output.
+fn split(arena: &mut [u8], out: Range, ins: [Range; 2]) -> Option<(&mut [u8], [&[u8]; 2])> {
+    let (lo, rest) = arena.split_at_mut(out.0);
+    let (o, hi) = rest.split_at_mut(out.1);
+    let (lo, hi): (&[u8], &[u8]) = (lo, hi);
+    let base = out.0 + out.1;
+    let get = |r: Range| -> Option<&[u8]> {
+        if r.1 == 0 {
+            Some(&[])
+        } else if r.0 + r.1 <= out.0 {
+            lo.get(r.0..r.0 + r.1)
+        } else {
+            hi.get(r.0.checked_sub(base)?..)?.get(..r.1)
+        }
+    };
+    Some((o, [get(ins[0])?, get(ins[1])?]))
+}
+
+fn geom(op: &Op, x: &TensorInfo, y: &TensorInfo) -> Geom {
+    Geom {
+        ih: x.dims[1],
+        iw: x.dims[2],
+        ic: x.dims[3],
+        oh: y.dims[1],
+        ow: y.dims[2],
+        oc: y.dims[3],
+        kh: op.kh as usize,
+        kw: op.kw as usize,
+        sh: op.sh as usize,
+        sw: op.sw as usize,
+        dh: op.dh as usize,
+        dw: op.dw as usize,
+        pt: op.pad_t as usize,
+        pl: op.pad_l as usize,
+        groups: op.groups as usize,
+    }
+}
+
+/// Output clamp range of an int8 op with a fused ReLU/Clip.
+fn qout(y: &TensorInfo, act: Activation) -> QOut {
+    let (mut lo, mut hi) = (-128, 127);
+    match act {
+        Activation::Relu => lo = lo.max(y.zero_point),
+        Activation::Clip(a, b) => {
+            lo = lo.max(kernels::quantize_f32(a, y.scale, y.zero_point) as i32);
+            hi = hi.min(kernels::quantize_f32(b, y.scale, y.zero_point) as i32);
+        }
+        _ => {}
+    }
+    QOut { zy: y.zero_point, lo, hi }
+}
+
+pub(crate) fn run(
+    m: &Model<'_>,
+    k: &Kernels,
+    arena: &mut [u8],
+    observe: &mut dyn FnMut(usize, &[u8]),
+) -> Result<()> {
+    check_arena(m, arena)?;
+    for i in 0..m.n_ops() {
+        run_op(m, k, i, arena)?;
+        observe(i, arena);
+    }
+    Ok(())
+}
+
+fn run_op(m: &Model<'_>, k: &Kernels, i: usize, arena: &mut [u8]) -> Result<()> {
+    let op = m.op(i);
+    let mis = Error::ArenaMisaligned { required: BUFFER_ALIGN };
+    let bad = Error::BadOp { index: i, what: "inconsistent op (not validated)" };
+    let kind = op.op_kind().ok_or(bad)?;
+    let act = op.activation().ok_or(bad)?;
+    let x = m.tensor(op.in0 as usize);
+    let y = m.tensor(op.out as usize);
+    let b = if op.in1 == crate::format::NO_TENSOR { None } else { Some(m.tensor(op.in1 as usize)) };
+    let in1 = b.map_or((0, 0), |t| (t.offset, t.size));
+    let (yb, [xb, bb]) = split(arena, (y.offset, y.size), [(x.offset, x.size), in1]).ok_or(bad)?;
+    let w = m.weights();
+    let blob = |bl: Blob| w.get(bl.offset as usize..bl.offset as usize + bl.len as usize).ok_or(bad);
+    let int8 = x.dtype == crate::DType::I8;
+    match (kind, int8) {
+        (OpKind::Conv2d, true) => {
+            let a = ConvI8 {
+                g: geom(&op, &x, &y),
+                x: cast::i8s(xb),
+                zx: x.zero_point,
+                w: cast::i8s(blob(op.weights)?),
+                bias: cast::i32s(blob(op.bias)?).ok_or(mis)?,
+                mult: cast::f32s(blob(op.quant)?).ok_or(mis)?,
+                q: qout(&y, act),
+            };
+            (k.conv2d_i8)(&a, cast::i8s_mut(yb));
+        }
+        (OpKind::Conv2d, false) => {
+            let a = ConvF32 {
+                g: geom(&op, &x, &y),
+                x: cast::f32s(xb).ok_or(mis)?,
+                w: cast::f32s(blob(op.weights)?).ok_or(mis)?,
+                bias: cast::f32s(blob(op.bias)?).ok_or(mis)?,
+                act,
+            };
+            (k.conv2d_f32)(&a, cast::f32s_mut(yb).ok_or(mis)?);
+        }
+        (OpKind::Dense, true) => {
+            let a = DenseI8 {
+                x: cast::i8s(xb),
+                zx: x.zero_point,
+                w: cast::i8s(blob(op.weights)?),
+                bias: cast::i32s(blob(op.bias)?).ok_or(mis)?,
+                mult: cast::f32s(blob(op.quant)?).ok_or(mis)?,
+                q: qout(&y, act),
+            };
+            (k.dense_i8)(&a, cast::i8s_mut(yb));
+        }
+        (OpKind::Dense, false) => {
+            let a = DenseF32 {
+                x: cast::f32s(xb).ok_or(mis)?,
+                w: cast::f32s(blob(op.weights)?).ok_or(mis)?,
+                bias: cast::f32s(blob(op.bias)?).ok_or(mis)?,
+                act,
+            };
+            (k.dense_f32)(&a, cast::f32s_mut(yb).ok_or(mis)?);
+        }
+        (OpKind::MaxPool, true) => (k.maxpool_i8)(&geom(&op, &x, &y), cast::i8s(xb), cast::i8s_mut(yb)),
+        (OpKind::MaxPool, false) => {
+            (k.maxpool_f32)(&geom(&op, &x, &y), cast::f32s(xb).ok_or(mis)?, cast::f32s_mut(yb).ok_or(mis)?)
+        }
+        (OpKind::AvgPool, true) => kernels::scalar_avgpool_i8(
+            &geom(&op, &x, &y),
+            op.aux == 1,
+            x.zero_point,
+            cast::i8s(xb),
+            cast::i8s_mut(yb),
+        ),
+        (OpKind::AvgPool, false) => kernels::scalar_avgpool_f32(
+            &geom(&op, &x, &y),
+            op.aux == 1,
+            cast::f32s(xb).ok_or(mis)?,
+            cast::f32s_mut(yb).ok_or(mis)?,
+        ),
+        (OpKind::Add, true) => {
+            let bt = b.ok_or(bad)?;
+            let r = cast::f32s(blob(op.quant)?).ok_or(mis)?;
+            let q = qout(&y, act);
+            kernels::add_i8(cast::i8s(xb), x.zero_point, r[0], cast::i8s(bb), bt.zero_point, r[1], q.zy, q.lo, q.hi, cast::i8s_mut(yb));
+        }
+        (OpKind::Add, false) => kernels::add_f32(
+            cast::f32s(xb).ok_or(mis)?,
+            cast::f32s(bb).ok_or(mis)?,
+            act,
+            cast::f32s_mut(yb).ok_or(mis)?,
+        ),
+        (OpKind::ConcatPart, true) => {
+            let r = cast::f32s(blob(op.quant)?).ok_or(mis)?;
+            let (cx, cy) = (x.dims[3], y.dims[3]);
+            kernels::concat_part_i8(cast::i8s(xb), cx, x.zero_point, r[0], cast::i8s_mut(yb), cy, op.aux as usize, y.zero_point);
+        }
+        (OpKind::ConcatPart, false) => {
+            let (cx, cy) = (x.dims[3], y.dims[3]);
+            kernels::concat_part_f32(cast::f32s(xb).ok_or(mis)?, cx, cast::f32s_mut(yb).ok_or(mis)?, cy, op.aux as usize);
+        }
+        (OpKind::Softmax, true) => {
+            kernels::softmax_i8(cast::i8s(xb), x.dims[3], x.scale, y.scale, y.zero_point, cast::i8s_mut(yb))
+        }
+        (OpKind::Softmax, false) => {
+            kernels::softmax_f32(cast::f32s(xb).ok_or(mis)?, x.dims[3], cast::f32s_mut(yb).ok_or(mis)?)
+        }
+        (OpKind::Lut, true) => kernels::lut_i8(cast::i8s(xb), blob(op.quant)?, cast::i8s_mut(yb)),
+        (OpKind::Lut, false) => return Err(bad),
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Scalar elementwise kernels: add, concat, softmax, lookup table. These are memory-bound
+//! and stay scalar on every target.
+
+use super::{quantize_f32, round_half_even};
+use crate::ops::Activation;
+
+/// int8 add: `y = clamp(round_half_even((a - za) * ra + (b - zb) * rb) + zy)` with
+/// `ra = sa / sy`, `rb = sb / sy`; `lo..=hi` narrowed by a fused ReLU/Clip.
+#[allow(clippy::too_many_arguments)]
+pub fn add_i8(a: &[i8], za: i32, ra: f32, b: &[i8], zb: i32, rb: f32, zy: i32, lo: i32, hi: i32, y: &mut [i8]) {
+    for ((o, &p), &q) in y.iter_mut().zip(a).zip(b) {
+        let v = (p as i32 - za) as f32 * ra + (q as i32 - zb) as f32 * rb;
+        let v = v.max((lo - zy) as f32).min((hi - zy) as f32);
+        *o = (round_half_even(v) as i32 + zy) as i8;
+    }
+}
+
+/// f32 add with fused activation.
+pub fn add_f32(a: &[f32], b: &[f32], act: Activation, y: &mut [f32]) {
+    for ((o, &p), &q) in y.iter_mut().zip(a).zip(b) {
+        *o = act.apply(p + q);
+    }
+}
+
+/// Copy an int8 NHWC tensor of `cx` channels into channels `c0..c0+cx` of `y` (`cy`
+/// channels), requantizing with ratio `r = sx / sy` unless the quantization is equal.
+#[allow(clippy::too_many_arguments)]
+pub fn concat_part_i8(x: &[i8], cx: usize, zx: i32, r: f32, y: &mut [i8], cy: usize, c0: usize, zy: i32) {
+    let same = zx == zy && r == 1.0;
+    for (xp, yp) in x.chunks_exact(cx).zip(y.chunks_exact_mut(cy)) {
+        let dst = &mut yp[c0..c0 + cx];
+        if same {
+            dst.copy_from_slice(xp);
+        } else {
+            for (o, &v) in dst.iter_mut().zip(xp) {
+                let f = ((v as i32 - zx) as f32 * r).max((-128 - zy) as f32).min((127 - zy) as f32);
+                *o = (round_half_even(f) as i32 + zy) as i8;
+            }
+        }
+    }
+}
+
+/// f32 variant of [`concat_part_i8`].
+pub fn concat_part_f32(x: &[f32], cx: usize, y: &mut [f32], cy: usize, c0: usize) {
+    for (xp, yp) in x.chunks_exact(cx).zip(y.chunks_exact_mut(cy)) {
+        yp[c0..c0 + cx].copy_from_slice(xp);
+    }
+}
+
+/// f32 softmax over groups of `c` channels (max-subtracted, `expf` from libm).
+pub fn softmax_f32(x: &[f32], c: usize, y: &mut [f32]) {
+    for (xs, ys) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+        let m = xs.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let mut sum = 0f32;
+        for (o, &v) in ys.iter_mut().zip(xs) {
+            *o = libm::expf(v - m);
+            sum += *o;
+        }
+        for o in ys.iter_mut() {
+            *o /= sum;
+        }
+    }
+}
+
+/// int8 softmax: dequantize (the max-subtraction cancels the input zero point), softmax in f32, quantize (`sy` is 1/256, `zy` -128 by convention).
+pub fn softmax_i8(x: &[i8], c: usize, sx: f32, sy: f32, zy: i32, y: &mut [i8]) {
+    for (xs, ys) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+        let m = xs.iter().fold(i8::MIN, |a, &b| a.max(b));
+        let mut sum = 0f32;
+        for &v in xs {
+            sum += libm::expf((v as i32 - m as i32) as f32 * sx);
+        }
+        for (o, &v) in ys.iter_mut().zip(xs) {
+            let p = libm::expf((v as i32 - m as i32) as f32 * sx) / sum;
+            *o = quantize_f32(p, sy, zy);
+        }
+    }
+}
+
+/// int8 lookup table: `y = lut[x + 128]`.
+pub fn lut_i8(x: &[i8], lut: &[u8], y: &mut [i8]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = lut[(v as i32 + 128) as usize] as i8;
+    }
+}

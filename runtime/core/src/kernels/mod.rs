@@ -1,0 +1,256 @@
+//! Kernels: the argument types, the requantization rule, and the kernel table.
+//!
+//! Every op has a scalar reference here (`scalar_*`), which is the specification. Optimized
+//! kernels (SIMD, per architecture) plug into [`Kernels`] by overriding its slots; they
+//! must be bit-exact with the reference for int8.
+//!
+//! # The requantization rule
+//! For an int8 conv/dense output channel `c` with int32 accumulator `acc` (bias included):
+//! `y = clamp(round_half_even(f32(acc) * M[c]), lo - zy, hi - zy) + zy` where
+//! `M[c] = (s_x * s_w[c]) / s_y` computed in f32 by the compiler (the rule ONNX Runtime's
+//! MLAS uses for QLinearConv), the clamp happens in f32 before rounding, and `lo..=hi` is
+//! the int8 range narrowed by a fused ReLU/Clip. Rounding is IEEE round-half-to-even via
+//! `(v + 1.5·2^23) − 1.5·2^23`, exact for |v| < 2^22 (guaranteed by the clamp).
+
+mod elementwise;
+mod scalar_conv2d;
+mod scalar_dense;
+mod scalar_pool;
+
+pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, softmax_f32, softmax_i8};
+pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
+pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
+pub use scalar_pool::{scalar_avgpool_f32, scalar_avgpool_i8, scalar_maxpool_f32, scalar_maxpool_i8};
+
+use crate::ops::Activation;
+
+/// Window geometry shared by convolution and pooling (NHWC, batch 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geom {
+    /// Input height.
+    pub ih: usize,
+    /// Input width.
+    pub iw: usize,
+    /// Input channels.
+    pub ic: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Output channels.
+    pub oc: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride height.
+    pub sh: usize,
+    /// Stride width.
+    pub sw: usize,
+    /// Dilation height.
+    pub dh: usize,
+    /// Dilation width.
+    pub dw: usize,
+    /// Padding top.
+    pub pt: usize,
+    /// Padding left.
+    pub pl: usize,
+    /// Groups (conv only; 1 for pools).
+    pub groups: usize,
+}
+
+/// Output quantization of an int8 kernel: zero point and clamp range (in the int8 domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QOut {
+    /// Output zero point.
+    pub zy: i32,
+    /// Lowest output value (-128, or higher for a fused ReLU/Clip).
+    pub lo: i32,
+    /// Highest output value (127, or lower for a fused Clip).
+    pub hi: i32,
+}
+
+/// Arguments of an int8 convolution. Weights `[oc][kh][kw][ic/groups]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvI8<'a> {
+    /// Geometry.
+    pub g: Geom,
+    /// Input, NHWC.
+    pub x: &'a [i8],
+    /// Input zero point.
+    pub zx: i32,
+    /// Weights (symmetric, zero point 0).
+    pub w: &'a [i8],
+    /// Bias at scale s_x * s_w[c].
+    pub bias: &'a [i32],
+    /// Per-channel requantization multipliers.
+    pub mult: &'a [f32],
+    /// Output quantization.
+    pub q: QOut,
+}
+
+/// Arguments of an f32 convolution. Weights `[oc][kh][kw][ic/groups]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvF32<'a> {
+    /// Geometry.
+    pub g: Geom,
+    /// Input, NHWC.
+    pub x: &'a [f32],
+    /// Weights.
+    pub w: &'a [f32],
+    /// Bias.
+    pub bias: &'a [f32],
+    /// Fused activation.
+    pub act: Activation,
+}
+
+/// Arguments of an int8 dense layer. Weights `[n][k]`.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseI8<'a> {
+    /// Input vector (k elements).
+    pub x: &'a [i8],
+    /// Input zero point.
+    pub zx: i32,
+    /// Weights, n rows of k.
+    pub w: &'a [i8],
+    /// Bias (n).
+    pub bias: &'a [i32],
+    /// Per-output requantization multipliers (n).
+    pub mult: &'a [f32],
+    /// Output quantization.
+    pub q: QOut,
+}
+
+/// Arguments of an f32 dense layer. Weights `[n][k]`.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseF32<'a> {
+    /// Input vector.
+    pub x: &'a [f32],
+    /// Weights.
+    pub w: &'a [f32],
+    /// Bias.
+    pub bias: &'a [f32],
+    /// Fused activation.
+    pub act: Activation,
+}
+
+/// The kernel table: filled with the scalar references, then overridden per architecture.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// Name of the kernel set (for reports and benchmarks).
+    pub name: &'static str,
+    /// int8 convolution.
+    pub conv2d_i8: fn(&ConvI8<'_>, &mut [i8]),
+    /// f32 convolution.
+    pub conv2d_f32: fn(&ConvF32<'_>, &mut [f32]),
+    /// int8 dense.
+    pub dense_i8: fn(&DenseI8<'_>, &mut [i8]),
+    /// f32 dense.
+    pub dense_f32: fn(&DenseF32<'_>, &mut [f32]),
+    /// int8 max pool.
+    pub maxpool_i8: fn(&Geom, &[i8], &mut [i8]),
+    /// f32 max pool.
+    pub maxpool_f32: fn(&Geom, &[f32], &mut [f32]),
+}
+
+impl core::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Kernels({})", self.name)
+    }
+}
+
+/// The portable scalar reference kernels.
+pub const SCALAR: Kernels = Kernels {
+    name: "scalar",
+    conv2d_i8: scalar_conv2d_i8,
+    conv2d_f32: scalar_conv2d_f32,
+    dense_i8: scalar_dense_i8,
+    dense_f32: scalar_dense_f32,
+    maxpool_i8: scalar_maxpool_i8,
+    maxpool_f32: scalar_maxpool_f32,
+};
+
+/// The best kernel set for this build and CPU. Until architecture-specific kernels land,
+/// this is the scalar reference.
+pub fn best() -> &'static Kernels {
+    &SCALAR
+}
+
+/// IEEE round-half-to-even for |v| < 2^22.
+#[inline(always)]
+pub fn round_half_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (v + MAGIC) - MAGIC
+}
+
+/// The requantization rule (see the module docs).
+#[inline(always)]
+pub fn requantize(acc: i32, mult: f32, q: QOut) -> i8 {
+    let v = acc as f32 * mult;
+    let v = v.max((q.lo - q.zy) as f32).min((q.hi - q.zy) as f32);
+    (round_half_even(v) as i32 + q.zy) as i8
+}
+
+/// Quantize one f32 to int8 as ONNX QuantizeLinear: `clamp(round_half_even(x / s) + zp)`.
+#[inline(always)]
+pub fn quantize_f32(x: f32, scale: f32, zp: i32) -> i8 {
+    let v = (x / scale).max((-128 - zp) as f32).min((127 - zp) as f32);
+    (round_half_even(v) as i32 + zp) as i8
+}
+
+/// Sum of `x[i] * w[i]` and of `w[i]` (int8 dot product; the caller subtracts `zx * sum_w`).
+#[inline(always)]
+pub(crate) fn dot_i8(x: &[i8], w: &[i8]) -> (i32, i32) {
+    let mut acc = 0i32;
+    let mut ws = 0i32;
+    for (&a, &b) in x.iter().zip(w) {
+        acc += a as i32 * b as i32;
+        ws += b as i32;
+    }
+    (acc, ws)
+}
+
+/// f32 dot product with 8 independent partial sums (a fixed, documented summation order:
+/// lane `i % 8`, then lanes pairwise, then the tail in order).
+#[inline(always)]
+pub(crate) fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
+    let mut p = [0f32; 8];
+    let n = x.len().min(w.len());
+    let (xc, wc) = (x[..n].chunks_exact(8), w[..n].chunks_exact(8));
+    let (xt, wt) = (xc.remainder(), wc.remainder());
+    for (a, b) in xc.zip(wc) {
+        for i in 0..8 {
+            p[i] += a[i] * b[i];
+        }
+    }
+    let mut s = ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
+    for (a, b) in xt.iter().zip(wt) {
+        s += a * b;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_half_even_ties() {
+        assert_eq!(round_half_even(0.5), 0.0);
+        assert_eq!(round_half_even(1.5), 2.0);
+        assert_eq!(round_half_even(2.5), 2.0);
+        assert_eq!(round_half_even(-0.5), 0.0);
+        assert_eq!(round_half_even(-1.5), -2.0);
+        assert_eq!(round_half_even(1.4999), 1.0);
+    }
+
+    #[test]
+    fn requantize_clamps_and_rounds() {
+        let q = QOut { zy: -128, lo: -128, hi: 127 };
+        assert_eq!(requantize(1000, 1.0, q), 127);
+        assert_eq!(requantize(-1000, 1.0, q), -128);
+        assert_eq!(requantize(5, 0.5, q), -126); // 2.5 -> 2
+        assert_eq!(quantize_f32(f32::NAN, 0.1, 0), -128);
+        assert_eq!(quantize_f32(0.25, 0.1, 3), 5); // 2.5 -> 2, + 3
+    }
+}

@@ -1,0 +1,40 @@
+//! `kestrel-runtime`: loads a `.kes` model from a byte slice (zero copy), validates it once,
+//! and runs it in one caller-owned arena with int8 or f32 kernels.
+//!
+//! `#![no_std]`, no allocator needed, no panics on malformed input: every offset, length,
+//! shape, parameter and arena range is checked by [`Model::load`], so a truncated,
+//! corrupted or hostile file is a typed [`Error`].
+//!
+//! ```ignore
+//! let model = Model::load(bytes)?;              // bytes: 16-byte aligned
+//! let mut arena = [0u8; N];                      // >= model.arena_size(), 16-byte aligned
+//! model.set_input_f32(&mut arena, &input_nhwc)?;
+//! model.run(&mut arena)?;
+//! model.output_f32(&arena, &mut scores)?;
+//! ```
+#![cfg_attr(not(any(test, feature = "writer")), no_std)]
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "writer")]
+extern crate alloc;
+
+mod cast;
+mod crc32;
+mod error;
+mod exec;
+pub mod format;
+pub mod kernels;
+mod model;
+pub mod ops;
+mod validate;
+#[cfg(feature = "writer")]
+pub mod writer;
+
+pub use crc32::crc32;
+pub use error::Error;
+pub use model::{Labels, Meta, Model, Precision, Preprocess, TensorInfo};
+pub use ops::{Activation, DType, Op, OpKind};
+
+/// Result type of the runtime.
+pub type Result<T> = core::result::Result<T, Error>;
