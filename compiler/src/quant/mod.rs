@@ -5,6 +5,7 @@
 //! functions here, so the two artifacts carry identical integers.
 
 pub mod calibrate;
+pub mod report;
 
 use crate::ir::ValueId;
 

@@ -179,7 +179,13 @@ fn run_op(m: &Model<'_>, k: &Kernels, i: usize, arena: &mut [u8]) -> Result<()> 
             kernels::softmax_f32(cast::f32s(xb).ok_or(mis)?, x.dims[3], cast::f32s_mut(yb).ok_or(mis)?)
         }
         (OpKind::Lut, true) => kernels::lut_i8(cast::i8s(xb), blob(op.quant)?, cast::i8s_mut(yb)),
-        (OpKind::Lut, false) => return Err(bad),
+        (OpKind::Lut, false) | (OpKind::Act, true) => return Err(bad),
+        (OpKind::Act, false) => {
+            let (xs, ys) = (cast::f32s(xb).ok_or(mis)?, cast::f32s_mut(yb).ok_or(mis)?);
+            for (o, &v) in ys.iter_mut().zip(xs) {
+                *o = act.apply(v);
+            }
+        }
     }
     Ok(())
 }

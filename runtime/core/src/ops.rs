@@ -55,6 +55,8 @@ pub enum OpKind {
     Softmax = 7,
     /// int8 elementwise lookup table (256 entries, indexed by x + 128).
     Lut = 8,
+    /// f32 standalone activation (int8 models use [`OpKind::Lut`]).
+    Act = 9,
 }
 
 impl OpKind {
@@ -69,6 +71,7 @@ impl OpKind {
             6 => OpKind::ConcatPart,
             7 => OpKind::Softmax,
             8 => OpKind::Lut,
+            9 => OpKind::Act,
             _ => return None,
         })
     }
@@ -83,6 +86,7 @@ impl OpKind {
             OpKind::ConcatPart => "Concat",
             OpKind::Softmax => "Softmax",
             OpKind::Lut => "Lut",
+            OpKind::Act => "Activation",
         }
     }
 }

@@ -30,6 +30,9 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Model<'_>> {
     if version == 0 || rd_u16(bytes, 10) as usize != HEADER_LEN {
         return Err(sec_err(0, "bad header version or length"));
     }
+    if rd_u32(bytes, 12) != 0 || bytes[28..HEADER_LEN].iter().any(|&b| b != 0) {
+        return Err(sec_err(0, "unknown header flags or non-zero reserved bytes"));
+    }
     let file_len = rd_u32(bytes, 16) as usize;
     if bytes.len() < file_len {
         return Err(Error::Truncated { needed: file_len, got: bytes.len() });
@@ -199,7 +202,7 @@ fn check_op(m: &Model<'_>, i: usize) -> Result<()> {
         Activation::LeakyRelu(a) if !a.is_finite() || int8 => return Err(bad("invalid leaky relu")),
         _ => {}
     }
-    if act != Activation::None && !matches!(kind, OpKind::Conv2d | OpKind::Dense | OpKind::Add) {
+    if act != Activation::None && !matches!(kind, OpKind::Conv2d | OpKind::Dense | OpKind::Add | OpKind::Act) {
         return Err(bad("activation not allowed on this op"));
     }
     if op.packing != format::packing::PLAIN {
@@ -330,6 +333,12 @@ fn check_op(m: &Model<'_>, i: usize) -> Result<()> {
             if op.quant.len != 0 {
                 return Err(bad("unexpected weight blob"));
             }
+        }
+        OpKind::Act => {
+            if int8 || x.dims != y.dims {
+                return Err(bad("standalone activation needs f32 tensors of one shape"));
+            }
+            no_blobs(&op)?;
         }
         OpKind::Lut => {
             if !int8 || x.dims != y.dims {

@@ -1,0 +1,183 @@
+//! `kestrel compile`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args as ClapArgs, ValueEnum};
+use kestrel_compiler::pipeline::{self, CompileOptions};
+use kestrel_compiler::quant::calibrate::{passes, Method};
+use kestrel_runtime::Precision;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Minmax,
+    Percentile,
+    Entropy,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum PrecisionArg {
+    Int8,
+    F32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResizeArg {
+    Stretch,
+    Crop,
+    Letterbox,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChannelsArg {
+    Rgb,
+    Bgr,
+    Gray,
+}
+
+/// Arguments of `kestrel compile`.
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Float ONNX model
+    model: PathBuf,
+    /// Output .kes file
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Calibration data: a directory of images (png/jpg) or .npy float32 tensors
+    #[arg(long)]
+    calib: Option<PathBuf>,
+    /// Calibration method
+    #[arg(long, value_enum, default_value = "minmax")]
+    method: MethodArg,
+    /// Percentile kept by --method percentile
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f32,
+    /// Numeric precision of the .kes
+    #[arg(long, value_enum, default_value = "int8")]
+    precision: PrecisionArg,
+    /// Labels file: one class name per line, in output order
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Also write the quantized model as QDQ ONNX (runs in ONNX Runtime and tract)
+    #[arg(long)]
+    export_onnx: Option<PathBuf>,
+    /// Image preprocessing: multiply 0..255 pixels by this
+    #[arg(long, default_value_t = 1.0 / 255.0)]
+    rescale: f32,
+    /// Image preprocessing: per-channel mean, subtracted after rescale (comma separated)
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    mean: Vec<f32>,
+    /// Image preprocessing: per-channel std (comma separated)
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    std: Vec<f32>,
+    /// Image preprocessing: how images are fitted to the input size
+    #[arg(long, value_enum, default_value = "stretch")]
+    resize: ResizeArg,
+    /// Image preprocessing: channel order the model expects
+    #[arg(long, value_enum, default_value = "rgb")]
+    channels: ChannelsArg,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn per_channel(v: &[f32], what: &str) -> Result<[f32; 4]> {
+    match v.len() {
+        1 => Ok([v[0]; 4]),
+        1..=4 => {
+            let mut o = [v[v.len() - 1]; 4];
+            o[..v.len()].copy_from_slice(v);
+            Ok(o)
+        }
+        _ => bail!("--{what} takes 1 to 4 comma-separated values"),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let int8 = a.precision == PrecisionArg::Int8;
+    let method = match a.method {
+        MethodArg::Minmax => Method::MinMax,
+        MethodArg::Percentile => {
+            if !(50.0..=100.0).contains(&a.percentile) {
+                bail!("--percentile must be between 50 and 100");
+            }
+            Method::Percentile(a.percentile)
+        }
+        MethodArg::Entropy => Method::Entropy,
+    };
+    let std = per_channel(&a.std, "std")?;
+    if std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
+        bail!("--std values must be finite and non-zero");
+    }
+    let preprocess = kestrel_runtime::Preprocess {
+        src_nchw: true,
+        channel_order: a.channels as u8,
+        resize: a.resize as u8,
+        rescale: a.rescale,
+        mean: per_channel(&a.mean, "mean")?,
+        std,
+    };
+    if int8 && a.calib.is_none() {
+        bail!("int8 compilation needs calibration data: --calib DIR (images or .npy tensors), or use --precision f32");
+    }
+    if !int8 && a.export_onnx.is_some() {
+        bail!("--export-onnx writes the int8 QDQ model; it needs --precision int8");
+    }
+    let labels = a.labels.as_deref().map(pipeline::read_labels).transpose()?.unwrap_or_default();
+    let g = pipeline::load_graph(&a.model, int8)?;
+    let mut pp = preprocess;
+    pp.src_nchw = g.values[g.input].layout == kestrel_compiler::ir::Layout::Nchw;
+    let calib = match &a.calib {
+        Some(dir) if int8 => {
+            let files = kestrel_compiler::data::list_inputs(dir)?;
+            super::load_inputs(&files, g.values[g.input].dims, &pp)?
+        }
+        _ => vec![],
+    };
+    let opts = CompileOptions {
+        precision: if int8 { Precision::Int8 } else { Precision::F32 },
+        method,
+        preprocess,
+        labels,
+    };
+    let pb = super::progress(calib.len() * (passes(method) + 1), "calibrating");
+    let c = pipeline::compile(g, &calib, &opts, &mut || pb.inc(1))?;
+    pb.finish_and_clear();
+    super::write_atomic(&a.output, &c.lowered.bytes)?;
+    if let Some(p) = &a.export_onnx {
+        super::write_atomic(p, &pipeline::qdq_bytes(&c)?)?;
+    }
+    if a.json {
+        let j = serde_json::json!({
+            "output": a.output,
+            "precision": if int8 { "int8" } else { "f32" },
+            "bytes": c.lowered.bytes.len(),
+            "arena_bytes": c.lowered.arena,
+            "arena_lower_bound": c.lowered.arena_lower_bound,
+            "calibration_inputs": calib.len(),
+            "layers": c.report,
+            "qdq_onnx": a.export_onnx,
+        });
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!(
+        "wrote {} ({} model, {} bytes, arena {} bytes; lower bound {} bytes)",
+        a.output.display(),
+        if int8 { "int8" } else { "f32" },
+        c.lowered.bytes.len(),
+        c.lowered.arena,
+        c.lowered.arena_lower_bound
+    );
+    if let Some(p) = &a.export_onnx {
+        println!("wrote {} (QDQ ONNX)", p.display());
+    }
+    if !c.report.is_empty() {
+        println!("\nper-layer float vs int8 on {} calibration inputs:", calib.len());
+        println!("{:<28} {:<10} {:>10} {:>12}", "layer", "op", "SQNR dB", "max |err|");
+        for l in &c.report {
+            println!("{:<28} {:<10} {:>10.2} {:>12.5}", l.name, l.op, l.sqnr_db, l.max_abs_err);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Command-line interface (clap).
+
+mod compile;
+mod inspect;
+mod run;
+mod verify;
+mod zoo;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use kestrel_compiler::aligned::AlignedBuf;
+
+/// Kestrel: from a float CNN in ONNX to int8 inference on edge hardware.
+#[derive(Parser)]
+#[command(name = "kestrel", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Quantize an ONNX model to int8 (or keep f32) and write a .kes (and a QDQ ONNX)
+    Compile(compile::Args),
+    /// Keras-style summary of an .onnx or .kes: layers, shapes, params, MACs, arena
+    Inspect(inspect::Args),
+    /// Run a .kes on images or .npy tensors and print the top classes
+    Run(run::Args),
+    /// Compare a .kes with the float ONNX in tract and ONNX Runtime and with the QDQ export
+    Verify(verify::Args),
+    /// Write a reference model of the model zoo (seeded random weights) as ONNX
+    Zoo(zoo::Args),
+}
+
+pub fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Compile(a) => compile::run(a),
+        Cmd::Inspect(a) => inspect::run(a),
+        Cmd::Run(a) => run::run(a),
+        Cmd::Verify(a) => verify::run(a),
+        Cmd::Zoo(a) => zoo::run(a),
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Read a `.kes` into an aligned buffer.
+fn read_kes(path: &Path) -> Result<AlignedBuf> {
+    let b = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(AlignedBuf::from_bytes(&b))
+}
+
+/// Write a file atomically (temp file + rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp-kestrel");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Load every input of a directory (or the listed files) as NHWC tensors.
+fn load_inputs(files: &[std::path::PathBuf], dims: [usize; 4], pp: &kestrel_runtime::Preprocess) -> Result<Vec<Vec<f32>>> {
+    let pb = progress(files.len(), "loading");
+    let r = files
+        .iter()
+        .map(|f| {
+            pb.inc(1);
+            kestrel_compiler::data::load_input(f, dims, pp)
+        })
+        .collect();
+    pb.finish_and_clear();
+    r
+}

@@ -1,0 +1,213 @@
+//! Inputs: `.npy` float32 tensors and images, turned into the runtime's NHWC f32 input.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use kestrel_runtime::Preprocess;
+
+/// A `.npy` array of f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Npy {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values, C order.
+    pub data: Vec<f32>,
+}
+
+/// Parse `.npy` bytes (format 1.0–3.0, little-endian float32 or float64, C order).
+pub fn parse_npy(b: &[u8]) -> Result<Npy> {
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        bail!("not a .npy file");
+    }
+    let (hlen, start): (usize, usize) = match b[6] {
+        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
+        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+        v => bail!(".npy format version {v} is not supported"),
+    };
+    let header = b.get(start..start.saturating_add(hlen)).context(".npy header is truncated")?;
+    let header = std::str::from_utf8(header).context(".npy header is not text")?;
+    let field = |key: &str| -> Option<&str> {
+        let i = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[i..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest)
+    };
+    let descr = field("descr").context(".npy header has no descr")?;
+    let elem = if descr.starts_with("'<f4'") {
+        4
+    } else if descr.starts_with("'<f8'") {
+        8
+    } else {
+        bail!(".npy dtype {} is not supported (use float32)", descr.split(',').next().unwrap_or(""));
+    };
+    if field("fortran_order").is_some_and(|f| f.starts_with("True")) {
+        bail!(".npy arrays in Fortran order are not supported");
+    }
+    let shape_s = field("shape").context(".npy header has no shape")?;
+    let shape_s = shape_s.strip_prefix('(').and_then(|s| s.split(')').next()).context(".npy shape is malformed")?;
+    let shape: Vec<usize> = shape_s
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().context(".npy shape is malformed"))
+        .collect::<Result<_>>()?;
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).context(".npy shape overflows")?;
+    let body = &b[start + hlen..];
+    if body.len() != n.checked_mul(elem).context(".npy shape overflows")? {
+        bail!(".npy data has {} bytes, the shape {:?} needs {}", body.len(), shape, n * elem);
+    }
+    let data = if elem == 4 {
+        body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    } else {
+        body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect()
+    };
+    Ok(Npy { shape, data })
+}
+
+/// Serialize f32 values as `.npy` (format 1.0).
+pub fn write_npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_s = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_s}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
+/// NCHW (ONNX layout) → NHWC (runtime layout) for one image.
+pub fn nchw_to_nhwc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut o = vec![0f32; x.len()];
+    for ch in 0..c {
+        for i in 0..h * w {
+            o[i * c + ch] = x[ch * h * w + i];
+        }
+    }
+    o
+}
+
+/// NHWC → NCHW.
+pub fn nhwc_to_nchw(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut o = vec![0f32; x.len()];
+    for ch in 0..c {
+        for i in 0..h * w {
+            o[ch * h * w + i] = x[i * c + ch];
+        }
+    }
+    o
+}
+
+/// Files usable as inputs in `dir` (`.npy`, `.png`, `.jpg`, `.jpeg`), sorted by name.
+pub fn list_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).with_context(|| format!("cannot read directory {}", dir.display()))?;
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| is_input_file(p))
+        .collect();
+    v.sort();
+    if v.is_empty() {
+        bail!("{} has no .npy, .png or .jpg files", dir.display());
+    }
+    Ok(v)
+}
+
+fn is_input_file(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        Some("npy" | "png" | "jpg" | "jpeg")
+    )
+}
+
+/// Load one input file as the runtime's NHWC f32 tensor for an input of NHWC `dims`.
+/// `.npy` files are in the source model's layout (NCHW if `pp.src_nchw`); images are
+/// decoded and preprocessed as `pp` says.
+pub fn load_input(path: &Path, dims: [usize; 4], pp: &Preprocess) -> Result<Vec<f32>> {
+    let [_, h, w, c] = dims;
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if ext == "npy" {
+        let npy = parse_npy(&bytes).with_context(|| format!("{}", path.display()))?;
+        if npy.data.len() != h * w * c {
+            bail!(
+                "{}: tensor of shape {:?} does not fit the model input {:?} ({} elements)",
+                path.display(),
+                npy.shape,
+                if pp.src_nchw { vec![1, c, h, w] } else { vec![1, h, w, c] },
+                h * w * c
+            );
+        }
+        return Ok(if pp.src_nchw && h * w > 1 { nchw_to_nhwc(&npy.data, c, h, w) } else { npy.data });
+    }
+    let img = image::load_from_memory(&bytes).with_context(|| format!("{}: cannot decode image", path.display()))?;
+    Ok(preprocess_image(&img, h, w, c, pp))
+}
+
+/// Resize (stretch, center crop or letterbox), convert channels and normalize an image into NHWC f32.
+pub fn preprocess_image(img: &image::DynamicImage, h: usize, w: usize, c: usize, pp: &Preprocess) -> Vec<f32> {
+    use image::imageops::FilterType;
+    let (iw, ih) = (img.width().max(1), img.height().max(1));
+    let resized = match pp.resize {
+        1 => {
+            // center crop to the target aspect ratio, then resize
+            let target = w as f64 / h as f64;
+            let (cw, ch) = if iw as f64 / ih as f64 > target {
+                (((ih as f64) * target).round().max(1.0) as u32, ih)
+            } else {
+                (iw, ((iw as f64) / target).round().max(1.0) as u32)
+            };
+            img.crop_imm((iw - cw.min(iw)) / 2, (ih - ch.min(ih)) / 2, cw.min(iw), ch.min(ih)).resize_exact(w as u32, h as u32, FilterType::Triangle)
+        }
+        2 => {
+            let fit = img.resize(w as u32, h as u32, FilterType::Triangle);
+            let mut canvas = image::DynamicImage::new_rgb8(w as u32, h as u32);
+            image::imageops::overlay(&mut canvas, &fit, ((w as u32 - fit.width()) / 2) as i64, ((h as u32 - fit.height()) / 2) as i64);
+            canvas
+        }
+        _ => img.resize_exact(w as u32, h as u32, FilterType::Triangle),
+    };
+    let mut out = Vec::with_capacity(h * w * c);
+    if c == 1 || pp.channel_order == 2 {
+        let g = resized.to_luma8();
+        for p in g.pixels() {
+            let v = p[0] as f32 * pp.rescale;
+            for ch in 0..c {
+                out.push((v - pp.mean[ch.min(3)]) / pp.std[ch.min(3)]);
+            }
+        }
+    } else {
+        let rgb = resized.to_rgb8();
+        for p in rgb.pixels() {
+            for ch in 0..c {
+                let src = if pp.channel_order == 1 { 2 - ch.min(2) } else { ch.min(2) };
+                out.push((p[src] as f32 * pp.rescale - pp.mean[ch.min(3)]) / pp.std[ch.min(3)]);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip() {
+        let b = write_npy(&[1, 2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let n = parse_npy(&b).expect("parse");
+        assert_eq!(n.shape, vec![1, 2, 3]);
+        assert_eq!(n.data[5], 6.0);
+        assert!(parse_npy(&b[..b.len() - 1]).is_err());
+        assert!(parse_npy(b"garbage").is_err());
+    }
+
+    #[test]
+    fn layout_round_trip() {
+        let x: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        assert_eq!(nhwc_to_nchw(&nchw_to_nhwc(&x, 3, 2, 4), 3, 2, 4), x);
+    }
+}

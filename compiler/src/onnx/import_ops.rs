@@ -1,0 +1,767 @@
+//! Op builders of the ONNX importer (a child module of `import.rs`): one small function per
+//! ONNX op type, looked up by [`builder`]. Each reads its node's inputs from the [`Ctx`]
+//! name tables, checks shapes, layouts and attributes, and appends IR nodes (or constants).
+
+use super::{checked_count, decode_tensor, CData, Const, Ctx, Nd, Result, MAX_WINDOW};
+use crate::ir::{Layout, NodeOp, Value, ValueId, Window};
+use kestrel_runtime::Activation;
+
+/// Builds the IR for one ONNX node.
+pub(super) type Builder = fn(&mut Ctx, &Nd) -> Result<()>;
+
+/// The builder of an ONNX op type (default domain), `None` when unsupported.
+pub(super) fn builder(op: &str) -> Option<Builder> {
+    let f: Builder = match op {
+        "Constant" => constant,
+        "Conv" => conv,
+        "BatchNormalization" => batch_norm,
+        "Relu" => relu,
+        "Clip" => clip,
+        "LeakyRelu" => leaky_relu,
+        "MaxPool" => max_pool,
+        "AveragePool" => avg_pool,
+        "GlobalAveragePool" => global_avg_pool,
+        "GlobalMaxPool" => global_max_pool,
+        "Gemm" => gemm,
+        "MatMul" => matmul,
+        "Add" => add,
+        "Flatten" => flatten,
+        "Reshape" => reshape,
+        "Transpose" => transpose,
+        "Dropout" | "Identity" => forward,
+        "Softmax" => softmax,
+        "Concat" => concat,
+        "Shape" => shape,
+        "Gather" => gather,
+        "Unsqueeze" => unsqueeze,
+        _ => return None,
+    };
+    Some(f)
+}
+
+/// How many outputs the op may declare (the builder checks the optional ones).
+pub(super) fn max_outputs(op: &str) -> usize {
+    match op {
+        "MaxPool" | "Dropout" => 2,
+        "BatchNormalization" => 5,
+        _ => 1,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// Normalize a possibly negative axis for rank `r`.
+fn norm_axis(nd: &Nd, axis: i64, r: usize) -> Result<usize> {
+    let a = if axis < 0 { axis + r as i64 } else { axis };
+    if (0..r as i64).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(nd.bad_attr("axis", axis, &format!("out of range for rank {r}")))
+    }
+}
+
+/// The flat view of a value (Flatten, Reshape to `[1, K]`).
+fn flat_of(v: &Value) -> ([usize; 4], Layout) {
+    let layout = match v.layout {
+        Layout::Nchw => Layout::FlatChw,
+        Layout::Nhwc => Layout::FlatHwc,
+        l => l,
+    };
+    (v.dims, layout)
+}
+
+/// Dims and layout of `v` viewed with ONNX shape `target` (same logical order), if no data
+/// has to move.
+fn reshaped(v: &Value, target: &[usize]) -> Option<([usize; 4], Layout)> {
+    if target == v.onnx_shape() {
+        return Some((v.dims, v.layout));
+    }
+    let [_, h, w, ch] = v.dims;
+    match *target {
+        [1, k] if k == v.len() => Some(flat_of(v)),
+        [1, a, b, c] if v.layout == Layout::FlatChw && [a, b, c] == [ch, h, w] => Some((v.dims, Layout::Nchw)),
+        [1, a, b, c] if v.layout == Layout::FlatHwc && [a, b, c] == [h, w, ch] => Some((v.dims, Layout::Nhwc)),
+        [1, a, b, c] if a * b * c == v.len() => {
+            // The bytes are in ONNX order iff NHWC-like, or NCHW-like with one of the two
+            // index groups trivial; the target must then be in ONNX order too.
+            let linear = match v.layout {
+                Layout::Nhwc | Layout::FlatHwc => true,
+                Layout::Nchw | Layout::FlatChw => h * w == 1 || ch == 1,
+            };
+            match linear {
+                false => None,
+                true if b * c == 1 || a == 1 => Some(([1, b, c, a], Layout::Nchw)),
+                true => Some(([1, a, b, c], Layout::Nhwc)),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A `[h, w]` window attribute (strides, dilations, kernel_shape), `default` when absent.
+fn hw_attr(nd: &Nd, name: &str, default: Option<usize>) -> Result<[usize; 2]> {
+    match (nd.attr_ints(name)?, default) {
+        (None, Some(d)) => Ok([d, d]),
+        (None, None) => Err(nd.err(format!("attribute {name} is missing"))),
+        (Some(v), _) => match *v.as_slice() {
+            [a, b] if (1..=MAX_WINDOW).contains(&a) && (1..=MAX_WINDOW).contains(&b) => Ok([a as usize, b as usize]),
+            [_, _] => Err(nd.bad_attr(name, format!("{v:?}"), "values must be in 1..=2^20")),
+            _ => Err(nd.bad_attr(name, format!("{v:?}"), "only 2-D windows are supported")),
+        },
+    }
+}
+
+/// The window of a conv or pool over an `in_hw` input, and its output (h, w).
+fn window(nd: &Nd, kernel: [usize; 2], in_hw: [usize; 2]) -> Result<(Window, [usize; 2])> {
+    let strides = hw_attr(nd, "strides", Some(1))?;
+    let dilations = hw_attr(nd, "dilations", Some(1))?;
+    let auto_pad = nd.attr_s("auto_pad", "NOTSET")?;
+    let pads = match auto_pad.as_str() {
+        "NOTSET" | "" => match nd.attr_ints("pads")? {
+            None => [0; 4],
+            Some(p) => match *p.as_slice() {
+                [t, l, b, r] if [t, l, b, r].iter().all(|x| (0..=MAX_WINDOW).contains(x)) => {
+                    [t as usize, l as usize, b as usize, r as usize]
+                }
+                [_, _, _, _] => return Err(nd.bad_attr("pads", format!("{p:?}"), "values must be in 0..=2^20")),
+                _ => return Err(nd.bad_attr("pads", format!("{p:?}"), "only 2-D windows are supported")),
+            },
+        },
+        "VALID" => [0; 4],
+        "SAME_UPPER" | "SAME_LOWER" => {
+            let mut p = [0; 4];
+            for a in 0..2 {
+                let (i, k, s, d) = (in_hw[a], kernel[a], strides[a], dilations[a]);
+                let total = ((i.div_ceil(s).max(1) - 1) * s + (k - 1) * d + 1).saturating_sub(i);
+                let (small, big) = (total / 2, total - total / 2);
+                (p[a], p[a + 2]) = if auto_pad == "SAME_UPPER" { (small, big) } else { (big, small) };
+            }
+            p
+        }
+        other => return Err(nd.bad_attr("auto_pad", format!("\"{other}\""), "")),
+    };
+    let win = Window { kernel, strides, pads, dilations };
+    let (oh, ow) = win.out_hw(in_hw[0], in_hw[1]).ok_or_else(|| {
+        nd.err(format!(
+            "window kernel {kernel:?} dilations {dilations:?} pads {pads:?} does not fit the {}x{} input",
+            in_hw[0], in_hw[1]
+        ))
+    })?;
+    Ok((win, [oh, ow]))
+}
+
+/// True if ONNX `ceil_mode = 1` gives a larger output than floor mode on some axis.
+fn ceil_grows(win: &Window, in_hw: [usize; 2]) -> bool {
+    (0..2).any(|a| {
+        let (i, s, p0) = (in_hw[a], win.strides[a], win.pads[a]);
+        let ext = win.dilations[a] * (win.kernel[a] - 1) + 1;
+        let span = (i + p0 + win.pads[a + 2]).saturating_sub(ext);
+        if span % s == 0 {
+            return false;
+        }
+        // ceil adds one window, unless it would start in the end padding (PyTorch / ORT rule).
+        (span / s + 1) * s < i + p0
+    })
+}
+
+/// Input 0 as an NCHW activation, with its (h, w).
+fn nchw_input(ctx: &Ctx, nd: &Nd) -> Result<(ValueId, [usize; 2])> {
+    let x = ctx.act(nd, 0)?;
+    ctx.need_nchw(nd, x)?;
+    let [_, h, w, _] = ctx.val(x).dims;
+    Ok((x, [h, w]))
+}
+
+/// An ONNX op that does nothing (Identity, inference Dropout): its output names input 0.
+fn forward(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    if let Some(mask) = nd.output(1) {
+        if ctx.uses.get(mask).copied().unwrap_or(0) > 0 {
+            return Err(nd.err(format!("the mask output \"{mask}\" is used; not supported")));
+        }
+    }
+    ctx.forward(nd, nd.out0())
+}
+
+// ---------------------------------------------------------------------------------------
+// Conv, normalization, activations
+
+fn conv(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let (x, in_hw) = nchw_input(ctx, nd)?;
+    let cin = ctx.val(x).dims[3];
+    let wt = ctx.konst(nd, 1)?;
+    let &[cout, cin_g, kh, kw] = wt.dims.as_slice() else {
+        return Err(nd.err(format!("weight shape {:?} is not OIHW; only 2-D convolution is supported", wt.dims)));
+    };
+    let group = nd.attr_i("group", 1)?;
+    if group < 1 || group as usize > cin {
+        return Err(nd.bad_attr("group", group, &format!("the input has {cin} channels")));
+    }
+    let groups = group as usize;
+    if cin_g * groups != cin || cout % groups != 0 {
+        return Err(nd.err(format!("weight shape {:?} with group {group} does not fit an input of {cin} channels", wt.dims)));
+    }
+    if kh as i64 > MAX_WINDOW || kw as i64 > MAX_WINDOW || kh * kw == 0 {
+        return Err(nd.err(format!("weight shape {:?} has an unsupported kernel size", wt.dims)));
+    }
+    if let Some(ks) = nd.attr_ints("kernel_shape")? {
+        if ks != [kh as i64, kw as i64] {
+            return Err(nd.bad_attr("kernel_shape", format!("{ks:?}"), &format!("the weight shape is {:?}", wt.dims)));
+        }
+    }
+    let weight = wt.f32s();
+    let bias = match ctx.opt_konst(nd, 2)? {
+        None => vec![0.0; cout],
+        Some(b) if b.len() == cout => b.f32s(),
+        Some(b) => return Err(nd.err(format!("bias shape {:?} does not match {cout} output channels", b.dims))),
+    };
+    let (win, [oh, ow]) = window(nd, [kh, kw], in_hw)?;
+    let out = ctx.define(nd, nd.out0(), [1, oh, ow, cout], Layout::Nchw)?;
+    ctx.push(nd, NodeOp::Conv { weight, bias, win, groups }, vec![x], out);
+    Ok(())
+}
+
+fn batch_norm(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    let v = ctx.val(x);
+    let [_, h, w, c] = v.dims;
+    if v.layout != Layout::Nchw && !(v.layout.is_flat() && h * w == 1) {
+        return Err(nd.err(format!("input \"{}\" has ONNX shape {:?}; expected [1,C,H,W] or [1,C]", v.name, v.onnx_shape())));
+    }
+    let training = nd.attr_i("training_mode", 0)?;
+    if training != 0 {
+        return Err(nd.bad_attr("training_mode", training, "only inference is supported"));
+    }
+    if (1..5).any(|i| nd.output(i).is_some()) {
+        return Err(nd.err("training outputs (running mean / variance) are not supported"));
+    }
+    if ctx.opset < 9 && nd.attr_i("spatial", 1)? == 0 && h * w > 1 {
+        return Err(nd.bad_attr("spatial", 0, "per-position statistics"));
+    }
+    let param = |i: usize, what: &str| -> Result<Vec<f32>> {
+        let t = ctx.konst(nd, i)?;
+        if t.len() != c {
+            return Err(nd.err(format!("{what} has shape {:?}; expected {c} channels", t.dims)));
+        }
+        Ok(t.f32s())
+    };
+    let op = NodeOp::BatchNorm {
+        scale: param(1, "scale")?,
+        bias: param(2, "B")?,
+        mean: param(3, "mean")?,
+        var: param(4, "var")?,
+        eps: nd.attr_f("epsilon", 1e-5)?,
+    };
+    ctx.push_same_shape(nd, op, x)
+}
+
+fn relu(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    ctx.push_same_shape(nd, NodeOp::Act(Activation::Relu), x)
+}
+
+fn leaky_relu(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    let alpha = nd.attr_f("alpha", 0.01)?;
+    ctx.push_same_shape(nd, NodeOp::Act(Activation::LeakyRelu(alpha)), x)
+}
+
+fn clip(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    let bound = |i: usize, default: f32| -> Result<f32> {
+        match ctx.opt_konst(nd, i)? {
+            None => Ok(default),
+            Some(c) => match c.f32s().as_slice() {
+                [v] => Ok(*v),
+                _ => Err(nd.err(format!("bound input {i} has shape {:?}; expected a scalar", c.dims))),
+            },
+        }
+    };
+    let (lo, hi) = if ctx.opset < 11 {
+        (nd.attr_f("min", f32::MIN)?, nd.attr_f("max", f32::MAX)?)
+    } else {
+        (bound(1, f32::MIN)?, bound(2, f32::MAX)?)
+    };
+    if lo.is_nan() || hi.is_nan() {
+        return Err(nd.err("NaN clip bound"));
+    }
+    ctx.push_same_shape(nd, NodeOp::Act(Activation::Clip(lo, hi)), x)
+}
+
+// ---------------------------------------------------------------------------------------
+// Pools
+
+/// Input, window and output (h, w) of MaxPool / AveragePool.
+fn pool_window(ctx: &Ctx, nd: &Nd) -> Result<(ValueId, Window, [usize; 2])> {
+    let (x, in_hw) = nchw_input(ctx, nd)?;
+    let kernel = hw_attr(nd, "kernel_shape", None)?;
+    let (win, out_hw) = window(nd, kernel, in_hw)?;
+    let ceil = nd.attr_i("ceil_mode", 0)?;
+    if ceil != 0 && ceil_grows(&win, in_hw) {
+        return Err(nd.bad_attr("ceil_mode", ceil, "it changes the output size"));
+    }
+    Ok((x, win, out_hw))
+}
+
+/// Define the pool output and push `op`.
+fn push_pool(ctx: &mut Ctx, nd: &Nd, x: ValueId, op: NodeOp, [oh, ow]: [usize; 2]) -> Result<()> {
+    let c = ctx.val(x).dims[3];
+    let out = ctx.define(nd, nd.out0(), [1, oh, ow, c], Layout::Nchw)?;
+    ctx.push(nd, op, vec![x], out);
+    Ok(())
+}
+
+fn max_pool(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    if let Some(idx) = nd.output(1) {
+        return Err(nd.err(format!("the Indices output \"{idx}\" is not supported")));
+    }
+    let order = nd.attr_i("storage_order", 0)?;
+    if order != 0 {
+        return Err(nd.bad_attr("storage_order", order, ""));
+    }
+    let (x, win, out_hw) = pool_window(ctx, nd)?;
+    push_pool(ctx, nd, x, NodeOp::MaxPool { win }, out_hw)
+}
+
+fn avg_pool(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let (x, win, out_hw) = pool_window(ctx, nd)?;
+    let count_include_pad = nd.attr_i("count_include_pad", 0)? != 0;
+    push_pool(ctx, nd, x, NodeOp::AvgPool { win, count_include_pad }, out_hw)
+}
+
+/// The window covering a whole `in_hw` map.
+fn global_window(in_hw: [usize; 2]) -> Window {
+    Window { kernel: in_hw, strides: [1, 1], pads: [0; 4], dilations: [1, 1] }
+}
+
+fn global_avg_pool(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let (x, in_hw) = nchw_input(ctx, nd)?;
+    push_pool(ctx, nd, x, NodeOp::AvgPool { win: global_window(in_hw), count_include_pad: false }, [1, 1])
+}
+
+fn global_max_pool(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let (x, in_hw) = nchw_input(ctx, nd)?;
+    push_pool(ctx, nd, x, NodeOp::MaxPool { win: global_window(in_hw) }, [1, 1])
+}
+
+// ---------------------------------------------------------------------------------------
+// Dense
+
+/// K of a dense input: a flat value, or a 4-D value with h = w = 1 (channel order).
+fn dense_k(ctx: &Ctx, nd: &Nd, a: ValueId) -> Result<usize> {
+    let v = ctx.val(a);
+    if v.layout.is_flat() || (v.dims[1] == 1 && v.dims[2] == 1) {
+        Ok(v.len())
+    } else {
+        Err(nd.err(format!("input \"{}\" has ONNX shape {:?}; a vector [1,K] is expected (missing Flatten?)", v.name, v.onnx_shape())))
+    }
+}
+
+fn gemm(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let a = ctx.act(nd, 0)?;
+    let k = dense_k(ctx, nd, a)?;
+    let trans_a = nd.attr_i("transA", 0)?;
+    if trans_a != 0 && k != 1 {
+        return Err(nd.bad_attr("transA", trans_a, &format!("A^T would be a batch of {k} rows")));
+    }
+    let trans_b = nd.attr_i("transB", 0)? != 0;
+    let (alpha, beta) = (nd.attr_f("alpha", 1.0)?, nd.attr_f("beta", 1.0)?);
+    let b = ctx.konst(nd, 1)?;
+    let (kb, n) = match *b.dims.as_slice() {
+        [r, c] if trans_b => (c, r),
+        [r, c] => (r, c),
+        _ => return Err(nd.err(format!("B has shape {:?}; expected 2-D", b.dims))),
+    };
+    if kb != k {
+        return Err(nd.err(format!("B has shape {:?} (transB = {}) but A has {k} features", b.dims, trans_b as i32)));
+    }
+    let bv = b.f32s();
+    let weight: Vec<f32> = (0..n)
+        .flat_map(|j| (0..k).map(move |i| (j, i)))
+        .map(|(j, i)| alpha * if trans_b { bv[j * k + i] } else { bv[i * n + j] })
+        .collect();
+    let bias = match ctx.opt_konst(nd, 2)? {
+        Some(_) if beta == 0.0 => vec![0.0; n],
+        None => vec![0.0; n],
+        Some(c) if c.len() == 1 && c.dims.len() <= 2 => vec![beta * c.f32s()[0]; n],
+        Some(c) if c.len() == n && matches!(*c.dims.as_slice(), [_] | [1, _]) => c.f32s().iter().map(|x| beta * x).collect(),
+        Some(c) => return Err(nd.err(format!("C has shape {:?}; expected [{n}], [1,{n}] or a scalar", c.dims))),
+    };
+    let out = ctx.define(nd, nd.out0(), [1, 1, 1, n], Layout::FlatHwc)?;
+    ctx.push(nd, NodeOp::Dense { weight, bias }, vec![a], out);
+    Ok(())
+}
+
+fn matmul(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let a = ctx.act(nd, 0)?;
+    let v = ctx.val(a);
+    let layout = match v.layout {
+        Layout::FlatChw | Layout::FlatHwc => Layout::FlatHwc,
+        Layout::Nhwc if v.dims[1] == 1 && v.dims[2] == 1 => Layout::Nhwc,
+        _ => return Err(nd.err(format!("A has ONNX shape {:?}; a vector [1,K] is expected", v.onnx_shape()))),
+    };
+    let k = v.len();
+    let b = ctx.konst(nd, 1)?;
+    let &[kb, n] = b.dims.as_slice() else {
+        return Err(nd.err(format!("B has shape {:?}; expected a 2-D constant [K,N]", b.dims)));
+    };
+    if kb != k {
+        return Err(nd.err(format!("B has shape {:?} but A has {k} features", b.dims)));
+    }
+    let bv = b.f32s();
+    let weight: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |i| (j, i))).map(|(j, i)| bv[i * n + j]).collect();
+    let out = ctx.define(nd, nd.out0(), [1, 1, 1, n], layout)?;
+    ctx.push(nd, NodeOp::Dense { weight, bias: vec![0.0; n] }, vec![a], out);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Add, Concat, Softmax
+
+fn add(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let (Some(n0), Some(n1)) = (nd.input(0), nd.input(1)) else {
+        return Err(nd.err("Add needs two inputs"));
+    };
+    match (ctx.is_const(n0), ctx.is_const(n1)) {
+        (false, false) => {
+            let (a, b) = (ctx.act(nd, 0)?, ctx.act(nd, 1)?);
+            let (va, vb) = (ctx.val(a), ctx.val(b));
+            if va.dims != vb.dims || va.layout != vb.layout {
+                return Err(nd.err(format!(
+                    "inputs have ONNX shapes {:?} ({:?}) and {:?} ({:?}); only same-shape adds are supported",
+                    va.onnx_shape(),
+                    va.layout,
+                    vb.onnx_shape(),
+                    vb.layout
+                )));
+            }
+            let (dims, layout) = (va.dims, va.layout);
+            let out = ctx.define(nd, nd.out0(), dims, layout)?;
+            ctx.push(nd, NodeOp::Add, vec![a, b], out);
+            Ok(())
+        }
+        (false, true) => add_bias(ctx, nd, 0, 1),
+        (true, false) => add_bias(ctx, nd, 1, 0),
+        (true, true) => Err(nd.err("adding two constants is not supported")),
+    }
+}
+
+/// Fold `value + constant` into the bias of the Conv / Dense that produced the value.
+fn add_bias(ctx: &mut Ctx, nd: &Nd, vi: usize, ci: usize) -> Result<()> {
+    let v = ctx.act(nd, vi)?;
+    let c = ctx.konst(nd, ci)?.clone();
+    let fail = |why: &str| nd.err(format!("adding constant \"{}\" of shape {:?}: {why}", nd.input(ci).unwrap_or(""), c.dims));
+    let rank = ctx.val(v).onnx_shape().len();
+    let Some(pi) = ctx.g.producer(v) else {
+        return Err(fail("only a bias right after Conv, Gemm or MatMul is supported"));
+    };
+    if ctx.uses_of(v) != 1 {
+        return Err(fail("the producer's output has other readers, cannot fold into its bias"));
+    }
+    let cv = c.f32s();
+    match &mut ctx.g.nodes[pi].op {
+        NodeOp::Conv { bias, .. } => {
+            let cout = bias.len();
+            if cv.len() == 1 && c.dims.len() <= 4 {
+                bias.iter_mut().for_each(|b| *b += cv[0]);
+            } else if c.dims == [cout, 1, 1] || c.dims == [1, cout, 1, 1] {
+                bias.iter_mut().zip(&cv).for_each(|(b, x)| *b += x);
+            } else {
+                return Err(fail(&format!("a Conv bias must be per-channel [{cout},1,1] or a scalar")));
+            }
+        }
+        NodeOp::Dense { bias, .. } => {
+            let n = bias.len();
+            let fits = c.dims.len() <= rank && (cv.len() == 1 || (cv.len() == n && c.dims.last() == Some(&n)));
+            if !fits {
+                return Err(fail(&format!("a dense bias must have shape [{n}] or [1,{n}]")));
+            }
+            bias.iter_mut().zip(cv.iter().cycle()).for_each(|(b, x)| *b += x);
+        }
+        _ => return Err(fail("only a bias right after Conv, Gemm or MatMul is supported")),
+    }
+    let out = nd.out0();
+    if ctx.values.contains_key(out) || ctx.is_const(out) {
+        return Err(nd.err(format!("output \"{out}\" is defined twice")));
+    }
+    ctx.g.values[v].name = out.to_string();
+    ctx.values.insert(out.to_string(), v);
+    Ok(())
+}
+
+fn softmax(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    let v = ctx.val(x);
+    let shape = v.onnx_shape();
+    let axis = nd.attr_i("axis", if ctx.opset < 13 { 1 } else { -1 })?;
+    let a = norm_axis(nd, axis, shape.len())?;
+    // Opset < 13 softmaxes the coerced 2-D [prod(..axis), prod(axis..)] matrix.
+    let reduced: Vec<usize> = if ctx.opset < 13 { (a..shape.len()).collect() } else { vec![a] };
+    let ch_axis = if v.layout == Layout::Nhwc { 3 } else { 1 };
+    if v.dims[1] * v.dims[2] != 1 || !reduced.contains(&ch_axis) {
+        return Err(nd.bad_attr(
+            "axis",
+            axis,
+            &format!("on ONNX shape {shape:?}; only a softmax over the channels of a vector ([1,K] or [1,C,1,1]) is supported"),
+        ));
+    }
+    ctx.push_same_shape(nd, NodeOp::Softmax, x)
+}
+
+fn concat(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let n = nd.p.input.len();
+    if n == 0 {
+        return Err(nd.err("Concat needs inputs"));
+    }
+    let axis = match nd.attr("axis") {
+        Some(_) => nd.attr_i("axis", 0)?,
+        None => return Err(nd.err("attribute axis is missing")),
+    };
+    if (0..n).all(|i| nd.input(i).is_some_and(|s| ctx.is_const(s))) {
+        return concat_consts(ctx, nd, axis);
+    }
+    let xs = (0..n).map(|i| ctx.act(nd, i)).collect::<Result<Vec<_>>>()?;
+    let first = ctx.val(xs[0]).clone();
+    let a = norm_axis(nd, axis, first.onnx_shape().len())?;
+    let ch_axis = if first.layout == Layout::Nhwc { 3 } else { 1 };
+    if a != ch_axis {
+        return Err(nd.bad_attr("axis", axis, &format!("only the channel axis of {:?} values is supported", first.layout)));
+    }
+    let [_, h, w, _] = first.dims;
+    if first.layout.is_flat() && h * w != 1 {
+        return Err(nd.err(format!("input \"{}\" is a flattened 4-D value; not supported", first.name)));
+    }
+    let mut c = 0;
+    for &x in &xs {
+        let v = ctx.val(x);
+        if v.layout != first.layout || v.dims[1..3] != first.dims[1..3] {
+            return Err(nd.err(format!(
+                "inputs have ONNX shapes {:?} ({:?}) and {:?} ({:?})",
+                first.onnx_shape(),
+                first.layout,
+                v.onnx_shape(),
+                v.layout
+            )));
+        }
+        c += v.dims[3];
+    }
+    let out = ctx.define(nd, nd.out0(), [1, h, w, c], first.layout)?;
+    ctx.push(nd, NodeOp::Concat, xs, out);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Layout-only ops
+
+fn flatten(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    let v = ctx.val(x);
+    let shape = v.onnx_shape();
+    let axis = nd.attr_i("axis", 1)?;
+    let a = if axis < 0 { axis + shape.len() as i64 } else { axis };
+    if !(0..=shape.len() as i64).contains(&a) {
+        return Err(nd.bad_attr("axis", axis, &format!("out of range for rank {}", shape.len())));
+    }
+    let rows: usize = shape[..a as usize].iter().product();
+    if rows != 1 {
+        return Err(nd.bad_attr("axis", axis, &format!("on ONNX shape {shape:?} it gives {rows} rows; only [1,K] is supported")));
+    }
+    let (dims, layout) = flat_of(v);
+    ctx.push_alias(nd, x, dims, layout)
+}
+
+/// Resolve a Reshape target (0 copies, -1 infers) for a tensor of shape `src`.
+fn resolve_shape(nd: &Nd, src: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>> {
+    let bad = || nd.err(format!("cannot reshape {src:?} to {spec:?}"));
+    let count = checked_count(src).ok_or_else(bad)?;
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &s) in spec.iter().enumerate() {
+        match s {
+            0 if !allowzero => out.push(*src.get(i).ok_or_else(bad)?),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            s if s >= 1 => out.push(usize::try_from(s).map_err(|_| bad())?),
+            _ => return Err(bad()),
+        }
+    }
+    let known = checked_count(&out).ok_or_else(bad)?;
+    if let Some(i) = infer {
+        if known == 0 || count % known != 0 {
+            return Err(bad());
+        }
+        out[i] = count / known;
+    }
+    if checked_count(&out) != Some(count) {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn reshape(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let spec = ctx.konst(nd, 1)?;
+    let spec = spec.i64s().ok_or_else(|| nd.err("the shape input must be an int64 constant"))?.to_vec();
+    let allowzero = nd.attr_i("allowzero", 0)? != 0;
+    if nd.input(0).is_some_and(|s| ctx.is_const(s)) {
+        let c = ctx.konst(nd, 0)?;
+        let dims = resolve_shape(nd, &c.dims, &spec, allowzero)?;
+        let folded = Const { dims, data: c.data.clone() };
+        return ctx.define_const(nd, nd.out0(), Ok(folded));
+    }
+    let x = ctx.act(nd, 0)?;
+    let v = ctx.val(x);
+    let target = resolve_shape(nd, &v.onnx_shape(), &spec, allowzero)?;
+    let (dims, layout) = reshaped(v, &target).ok_or_else(|| {
+        nd.err(format!("reshaping {:?} ({:?} layout) to {target:?} would move data; not supported", v.onnx_shape(), v.layout))
+    })?;
+    ctx.push_alias(nd, x, dims, layout)
+}
+
+fn transpose(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let x = ctx.act(nd, 0)?;
+    let v = ctx.val(x);
+    let shape = v.onnx_shape();
+    let r = shape.len();
+    let perm: Vec<usize> = match nd.attr_ints("perm")? {
+        None => (0..r).rev().collect(),
+        Some(p) => {
+            let mut seen = vec![false; r];
+            let ok = p.len() == r
+                && p.iter().all(|&a| usize::try_from(a).ok().and_then(|a| seen.get_mut(a)).is_some_and(|s| !std::mem::replace(s, true)));
+            if !ok {
+                return Err(nd.bad_attr("perm", format!("{p:?}"), &format!("not a permutation of the {r} axes")));
+            }
+            p.iter().map(|&a| a as usize).collect()
+        }
+    };
+    let res = match (v.layout, perm.as_slice()) {
+        _ if perm.iter().enumerate().all(|(i, &a)| i == a) => Some((v.dims, v.layout)),
+        (Layout::Nhwc, [0, 3, 1, 2]) => Some((v.dims, Layout::Nchw)),
+        (Layout::Nchw, [0, 2, 3, 1]) => Some((v.dims, Layout::Nhwc)),
+        _ => {
+            // Moving only size-1 axes keeps the logical order: a reshape.
+            let moved: Vec<usize> = perm.iter().copied().filter(|&a| shape[a] != 1).collect();
+            let target: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+            if moved.windows(2).all(|w| w[0] < w[1]) {
+                reshaped(v, &target)
+            } else {
+                None
+            }
+        }
+    };
+    let (dims, layout) = res.ok_or_else(|| {
+        nd.err(format!("perm {perm:?} on ONNX shape {shape:?} ({:?} layout) is not a layout no-op", v.layout))
+    })?;
+    ctx.push_alias(nd, x, dims, layout)
+}
+
+// ---------------------------------------------------------------------------------------
+// Constants and shape arithmetic (folded at import)
+
+fn constant(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let c = if let Some(a) = nd.attr("value") {
+        match &a.t {
+            Some(t) => decode_tensor(t),
+            None => Err("attribute value holds no tensor".to_string()),
+        }
+    } else if let Some(a) = nd.attr("value_float") {
+        Ok(Const { dims: vec![], data: CData::F(vec![a.f]) })
+    } else if let Some(a) = nd.attr("value_floats") {
+        Ok(Const { dims: vec![a.floats.len()], data: CData::F(a.floats.clone()) })
+    } else if let Some(a) = nd.attr("value_int") {
+        Ok(Const { dims: vec![], data: CData::I(vec![a.i]) })
+    } else if let Some(a) = nd.attr("value_ints") {
+        Ok(Const { dims: vec![a.ints.len()], data: CData::I(a.ints.clone()) })
+    } else {
+        let names: Vec<&str> = nd.p.attribute.iter().map(|a| a.name.as_str()).collect();
+        Err(format!("unsupported constant kind {names:?}"))
+    };
+    ctx.define_const(nd, nd.out0(), c)
+}
+
+fn shape(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let shape: Vec<usize> = match nd.input(0) {
+        Some(s) if ctx.is_const(s) => ctx.konst(nd, 0)?.dims.clone(),
+        _ => ctx.val(ctx.act(nd, 0)?).onnx_shape(),
+    };
+    let r = shape.len() as i64;
+    let clamp = |i: i64| (if i < 0 { i + r } else { i }).clamp(0, r) as usize;
+    let (start, end) = (clamp(nd.attr_i("start", 0)?), clamp(nd.attr_i("end", r)?));
+    let v: Vec<i64> = shape.get(start..end.max(start)).unwrap_or(&[]).iter().map(|&d| d as i64).collect();
+    ctx.define_const(nd, nd.out0(), Ok(Const { dims: vec![v.len()], data: CData::I(v) }))
+}
+
+fn gather(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    let data = ctx.konst(nd, 0)?;
+    let idx = ctx.konst(nd, 1)?;
+    let &[n] = data.dims.as_slice() else {
+        return Err(nd.err(format!("only gathering from a 1-D constant is supported (got shape {:?})", data.dims)));
+    };
+    let axis = nd.attr_i("axis", 0)?;
+    norm_axis(nd, axis, 1)?;
+    let ids = idx.i64s().ok_or_else(|| nd.err("indices must be integers"))?;
+    let pick = |i: i64| -> Result<usize> {
+        let j = if i < 0 { i + n as i64 } else { i };
+        usize::try_from(j).ok().filter(|&j| j < n).ok_or_else(|| nd.err(format!("index {i} out of range for {n} values")))
+    };
+    let picks = ids.iter().map(|&i| pick(i)).collect::<Result<Vec<_>>>()?;
+    let out = match &data.data {
+        CData::F(v) => CData::F(picks.iter().map(|&j| v[j]).collect()),
+        CData::I(v) => CData::I(picks.iter().map(|&j| v[j]).collect()),
+    };
+    let folded = Const { dims: idx.dims.clone(), data: out };
+    ctx.define_const(nd, nd.out0(), Ok(folded))
+}
+
+fn unsqueeze(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    if nd.input(0).is_some_and(|s| !ctx.is_const(s)) {
+        return Err(nd.err("only constant inputs are supported (shape arithmetic)"));
+    }
+    let c = ctx.konst(nd, 0)?;
+    let axes = if ctx.opset < 13 {
+        nd.attr_ints("axes")?.ok_or_else(|| nd.err("attribute axes is missing"))?
+    } else {
+        ctx.konst(nd, 1)?.i64s().ok_or_else(|| nd.err("axes must be integers"))?.to_vec()
+    };
+    let r = c.dims.len() + axes.len();
+    let mut ones = vec![false; r];
+    for &a in &axes {
+        let i = norm_axis(nd, a, r)?;
+        if std::mem::replace(&mut ones[i], true) {
+            return Err(nd.bad_attr("axes", format!("{axes:?}"), "repeated axis"));
+        }
+    }
+    let mut src = c.dims.iter();
+    let dims = ones.iter().map(|&one| if one { 1 } else { src.next().copied().unwrap_or(1) }).collect();
+    let folded = Const { dims, data: c.data.clone() };
+    ctx.define_const(nd, nd.out0(), Ok(folded))
+}
+
+/// Concat of 1-D constants (shape arithmetic).
+fn concat_consts(ctx: &mut Ctx, nd: &Nd, axis: i64) -> Result<()> {
+    norm_axis(nd, axis, 1)?;
+    let mut out: Option<CData> = None;
+    for i in 0..nd.p.input.len() {
+        let c = ctx.konst(nd, i)?;
+        if c.dims.len() != 1 {
+            return Err(nd.err(format!("constant input {i} has shape {:?}; only 1-D constants can be concatenated", c.dims)));
+        }
+        out = Some(match (out, &c.data) {
+            (None, d) => d.clone(),
+            (Some(CData::I(mut a)), CData::I(b)) => {
+                a.extend_from_slice(b);
+                CData::I(a)
+            }
+            (Some(CData::F(mut a)), CData::F(b)) => {
+                a.extend_from_slice(b);
+                CData::F(a)
+            }
+            _ => return Err(nd.err("inputs have different element types")),
+        });
+    }
+    let data = out.ok_or_else(|| nd.err("Concat needs inputs"))?;
+    let folded = Const { dims: vec![match &data { CData::F(v) => v.len(), CData::I(v) => v.len() }], data };
+    ctx.define_const(nd, nd.out0(), Ok(folded))
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (scripts/setup.sh, idempotent), then
+#   - cargo test for the workspace (parity with ONNX Runtime and tract, ONNX conformance,
+#     .kes format, arena plan, no allocation during inference),
+#   - kestrel-runtime built for thumbv7em-none-eabihf (no_std, no default features),
+#   - kestrel-runtime's unit tests for aarch64 under qemu-aarch64.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(bash scripts/setup.sh)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kestrel/target}"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max"
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked
+echo "== kestrel-runtime for thumbv7em-none-eabihf (no_std)"
+cargo build -p kestrel-runtime --no-default-features --target thumbv7em-none-eabihf --locked
+echo "== kestrel-runtime tests for aarch64 under qemu"
+cargo test -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
+echo "== all tests passed"
