@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use kestrel_runtime::Activation;
 
-use crate::ir::{Graph, NodeOp};
+use crate::ir::{Graph, Layout, NodeOp, Window};
 
 /// Fold every BatchNormalization into the Conv that produces its input.
 pub fn fold_batchnorm(g: &mut Graph) -> Result<()> {
@@ -16,7 +16,16 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<()> {
             matches!(g.nodes[p].op, NodeOp::Conv { .. }) && g.nodes[p].act == Activation::None && g.consumers(src).len() == 1 && src != g.output
         });
         let Some(ci) = conv else {
-            bail!("node \"{}\" (BatchNormalization): only a BatchNormalization right after a Conv is supported (it is folded into the conv)", bn.name);
+            // Not after a conv: a per-channel affine map, i.e. a depthwise 1x1 convolution.
+            let c = scale.len();
+            if g.values[src].layout != Layout::Nchw || g.values[src].dims[3] != c {
+                bail!("node \"{}\" (BatchNormalization): needs an NCHW input with {} channels", bn.name, c);
+            }
+            let k: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
+            let b = (0..c).map(|i| bias[i] - mean[i] * k[i]).collect();
+            let win = Window { kernel: [1, 1], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+            g.nodes[bi].op = NodeOp::Conv { weight: k, bias: b, win, groups: c };
+            continue;
         };
         let NodeOp::Conv { weight, bias: cb, .. } = &mut g.nodes[ci].op else { unreachable!() };
         let cout = cb.len();

@@ -43,7 +43,10 @@ pub struct Compiled {
 
 /// Import and optimize an ONNX file for a precision.
 pub fn load_graph(path: &Path, int8: bool) -> Result<Graph> {
-    let mut g = crate::onnx::import::import_path(path)?;
+    let mut g = crate::onnx::import::import_path(path).map_err(|e| {
+        let (msg, p) = (e.to_string(), path.display().to_string());
+        if msg.contains(&p) { anyhow::anyhow!(msg) } else { anyhow::anyhow!("{p}: {msg}") }
+    })?;
     passes::optimize(&mut g, int8)?;
     Ok(g)
 }

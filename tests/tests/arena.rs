@@ -23,17 +23,23 @@ fn arena_within_five_percent_of_lower_bound() {
         ("vgg16_plants_150", PIN_PLANTS.0, PIN_PLANTS.1),
         ("vgg16_ft_224", PIN_FT.0, PIN_FT.1),
     ];
+    let mut failures = vec![];
     for (name, p8, p32) in pinned {
         for (int8, pin) in [(true, p8), (false, p32)] {
             let (a, lb) = arena(name, int8);
             eprintln!("{name} int8={int8}: arena {a} bytes, lower bound {lb} bytes ({:+.2}%)", 100.0 * (a as f64 / lb as f64 - 1.0));
-            assert!(a as f64 <= lb as f64 * 1.05, "{name} (int8 {int8}): arena {a} is more than 5% above the lower bound {lb}");
-            assert_eq!(a, pin, "{name} (int8 {int8}): the arena size changed from the pinned value");
+            if a as f64 > lb as f64 * 1.05 {
+                failures.push(format!("{name} (int8 {int8}): arena {a} is more than 5% above the lower bound {lb}"));
+            }
+            if a != pin {
+                failures.push(format!("{name} (int8 {int8}): arena {a} differs from the pinned {pin}"));
+            }
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("; "));
 }
 
-const PIN_MNIST: (usize, usize) = (0, 0);
-const PIN_CIFAR: (usize, usize) = (0, 0);
-const PIN_PLANTS: (usize, usize) = (0, 0);
-const PIN_FT: (usize, usize) = (0, 0);
+const PIN_MNIST: (usize, usize) = (5088, 20288);
+const PIN_CIFAR: (usize, usize) = (61568, 246272);
+const PIN_PLANTS: (usize, usize) = (2_880_000, 11_520_000);
+const PIN_FT: (usize, usize) = (6_422_528, 25_690_112);

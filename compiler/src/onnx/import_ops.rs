@@ -157,7 +157,7 @@ fn ceil_grows(win: &Window, in_hw: [usize; 2]) -> bool {
         let (i, s, p0) = (in_hw[a], win.strides[a], win.pads[a]);
         let ext = win.dilations[a] * (win.kernel[a] - 1) + 1;
         let span = (i + p0 + win.pads[a + 2]).saturating_sub(ext);
-        if span % s == 0 {
+        if span.is_multiple_of(s) {
             return false;
         }
         // ceil adds one window, unless it would start in the end padding (PyTorch / ORT rule).
@@ -199,7 +199,9 @@ fn conv(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     }
     let groups = group as usize;
     if cin_g * groups != cin || cout % groups != 0 {
-        return Err(nd.err(format!("weight shape {:?} with group {group} does not fit an input of {cin} channels", wt.dims)));
+        return Err(
+            nd.err(format!("weight shape {:?} with group {group} does not fit an input of {cin} channels", wt.dims))
+        );
     }
     if kh as i64 > MAX_WINDOW || kw as i64 > MAX_WINDOW || kh * kw == 0 {
         return Err(nd.err(format!("weight shape {:?} has an unsupported kernel size", wt.dims)));
@@ -226,7 +228,11 @@ fn batch_norm(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let v = ctx.val(x);
     let [_, h, w, c] = v.dims;
     if v.layout != Layout::Nchw && !(v.layout.is_flat() && h * w == 1) {
-        return Err(nd.err(format!("input \"{}\" has ONNX shape {:?}; expected [1,C,H,W] or [1,C]", v.name, v.onnx_shape())));
+        return Err(nd.err(format!(
+            "input \"{}\" has ONNX shape {:?}; expected [1,C,H,W] or [1,C]",
+            v.name,
+            v.onnx_shape()
+        )));
     }
     let training = nd.attr_i("training_mode", 0)?;
     if training != 0 {
@@ -296,6 +302,10 @@ fn pool_window(ctx: &Ctx, nd: &Nd) -> Result<(ValueId, Window, [usize; 2])> {
     let (x, in_hw) = nchw_input(ctx, nd)?;
     let kernel = hw_attr(nd, "kernel_shape", None)?;
     let (win, out_hw) = window(nd, kernel, in_hw)?;
+    let ext = |a: usize| win.dilations[a] * (win.kernel[a] - 1) + 1;
+    if (0..4).any(|i| win.pads[i] >= ext(i % 2)) {
+        return Err(nd.bad_attr("pads", format!("{:?}", win.pads), "a pool pad must be smaller than the kernel"));
+    }
     let ceil = nd.attr_i("ceil_mode", 0)?;
     if ceil != 0 && ceil_grows(&win, in_hw) {
         return Err(nd.bad_attr("ceil_mode", ceil, "it changes the output size"));
@@ -353,7 +363,11 @@ fn dense_k(ctx: &Ctx, nd: &Nd, a: ValueId) -> Result<usize> {
     if v.layout.is_flat() || (v.dims[1] == 1 && v.dims[2] == 1) {
         Ok(v.len())
     } else {
-        Err(nd.err(format!("input \"{}\" has ONNX shape {:?}; a vector [1,K] is expected (missing Flatten?)", v.name, v.onnx_shape())))
+        Err(nd.err(format!(
+            "input \"{}\" has ONNX shape {:?}; a vector [1,K] is expected (missing Flatten?)",
+            v.name,
+            v.onnx_shape()
+        )))
     }
 }
 
@@ -384,7 +398,9 @@ fn gemm(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
         Some(_) if beta == 0.0 => vec![0.0; n],
         None => vec![0.0; n],
         Some(c) if c.len() == 1 && c.dims.len() <= 2 => vec![beta * c.f32s()[0]; n],
-        Some(c) if c.len() == n && matches!(*c.dims.as_slice(), [_] | [1, _]) => c.f32s().iter().map(|x| beta * x).collect(),
+        Some(c) if c.len() == n && matches!(*c.dims.as_slice(), [_] | [1, _]) => {
+            c.f32s().iter().map(|x| beta * x).collect()
+        }
         Some(c) => return Err(nd.err(format!("C has shape {:?}; expected [{n}], [1,{n}] or a scalar", c.dims))),
     };
     let out = ctx.define(nd, nd.out0(), [1, 1, 1, n], Layout::FlatHwc)?;
@@ -450,7 +466,8 @@ fn add(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
 fn add_bias(ctx: &mut Ctx, nd: &Nd, vi: usize, ci: usize) -> Result<()> {
     let v = ctx.act(nd, vi)?;
     let c = ctx.konst(nd, ci)?.clone();
-    let fail = |why: &str| nd.err(format!("adding constant \"{}\" of shape {:?}: {why}", nd.input(ci).unwrap_or(""), c.dims));
+    let fail =
+        |why: &str| nd.err(format!("adding constant \"{}\" of shape {:?}: {why}", nd.input(ci).unwrap_or(""), c.dims));
     let rank = ctx.val(v).onnx_shape().len();
     let Some(pi) = ctx.g.producer(v) else {
         return Err(fail("only a bias right after Conv, Gemm or MatMul is supported"));
@@ -525,7 +542,11 @@ fn concat(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let a = norm_axis(nd, axis, first.onnx_shape().len())?;
     let ch_axis = if first.layout == Layout::Nhwc { 3 } else { 1 };
     if a != ch_axis {
-        return Err(nd.bad_attr("axis", axis, &format!("only the channel axis of {:?} values is supported", first.layout)));
+        return Err(nd.bad_attr(
+            "axis",
+            axis,
+            &format!("only the channel axis of {:?} values is supported", first.layout),
+        ));
     }
     let [_, h, w, _] = first.dims;
     if first.layout.is_flat() && h * w != 1 {
@@ -564,7 +585,11 @@ fn flatten(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     }
     let rows: usize = shape[..a as usize].iter().product();
     if rows != 1 {
-        return Err(nd.bad_attr("axis", axis, &format!("on ONNX shape {shape:?} it gives {rows} rows; only [1,K] is supported")));
+        return Err(nd.bad_attr(
+            "axis",
+            axis,
+            &format!("on ONNX shape {shape:?} it gives {rows} rows; only [1,K] is supported"),
+        ));
     }
     let (dims, layout) = flat_of(v);
     ctx.push_alias(nd, x, dims, layout)
@@ -589,7 +614,7 @@ fn resolve_shape(nd: &Nd, src: &[usize], spec: &[i64], allowzero: bool) -> Resul
     }
     let known = checked_count(&out).ok_or_else(bad)?;
     if let Some(i) = infer {
-        if known == 0 || count % known != 0 {
+        if known == 0 || !count.is_multiple_of(known) {
             return Err(bad());
         }
         out[i] = count / known;
@@ -614,7 +639,11 @@ fn reshape(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let v = ctx.val(x);
     let target = resolve_shape(nd, &v.onnx_shape(), &spec, allowzero)?;
     let (dims, layout) = reshaped(v, &target).ok_or_else(|| {
-        nd.err(format!("reshaping {:?} ({:?} layout) to {target:?} would move data; not supported", v.onnx_shape(), v.layout))
+        nd.err(format!(
+            "reshaping {:?} ({:?} layout) to {target:?} would move data; not supported",
+            v.onnx_shape(),
+            v.layout
+        ))
     })?;
     ctx.push_alias(nd, x, dims, layout)
 }
@@ -629,7 +658,9 @@ fn transpose(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
         Some(p) => {
             let mut seen = vec![false; r];
             let ok = p.len() == r
-                && p.iter().all(|&a| usize::try_from(a).ok().and_then(|a| seen.get_mut(a)).is_some_and(|s| !std::mem::replace(s, true)));
+                && p.iter().all(|&a| {
+                    usize::try_from(a).ok().and_then(|a| seen.get_mut(a)).is_some_and(|s| !std::mem::replace(s, true))
+                });
             if !ok {
                 return Err(nd.bad_attr("perm", format!("{p:?}"), &format!("not a permutation of the {r} axes")));
             }
@@ -704,7 +735,10 @@ fn gather(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let ids = idx.i64s().ok_or_else(|| nd.err("indices must be integers"))?;
     let pick = |i: i64| -> Result<usize> {
         let j = if i < 0 { i + n as i64 } else { i };
-        usize::try_from(j).ok().filter(|&j| j < n).ok_or_else(|| nd.err(format!("index {i} out of range for {n} values")))
+        usize::try_from(j)
+            .ok()
+            .filter(|&j| j < n)
+            .ok_or_else(|| nd.err(format!("index {i} out of range for {n} values")))
     };
     let picks = ids.iter().map(|&i| pick(i)).collect::<Result<Vec<_>>>()?;
     let out = match &data.data {
@@ -746,7 +780,9 @@ fn concat_consts(ctx: &mut Ctx, nd: &Nd, axis: i64) -> Result<()> {
     for i in 0..nd.p.input.len() {
         let c = ctx.konst(nd, i)?;
         if c.dims.len() != 1 {
-            return Err(nd.err(format!("constant input {i} has shape {:?}; only 1-D constants can be concatenated", c.dims)));
+            return Err(
+                nd.err(format!("constant input {i} has shape {:?}; only 1-D constants can be concatenated", c.dims))
+            );
         }
         out = Some(match (out, &c.data) {
             (None, d) => d.clone(),
@@ -762,6 +798,12 @@ fn concat_consts(ctx: &mut Ctx, nd: &Nd, axis: i64) -> Result<()> {
         });
     }
     let data = out.ok_or_else(|| nd.err("Concat needs inputs"))?;
-    let folded = Const { dims: vec![match &data { CData::F(v) => v.len(), CData::I(v) => v.len() }], data };
+    let folded = Const {
+        dims: vec![match &data {
+            CData::F(v) => v.len(),
+            CData::I(v) => v.len(),
+        }],
+        data,
+    };
     ctx.define_const(nd, nd.out0(), Ok(folded))
 }
