@@ -7,7 +7,7 @@
 //! constant weights (`value_info` is not trusted). Constants are the initializers and the
 //! `Constant` nodes; small shape computations on them (`Shape`, `Gather`, `Unsqueeze`,
 //! `Concat`, `Reshape`) are folded. The op builders live in `import_ops.rs`, one small
-//! function per ONNX op, dispatched by [`ops::builder`].
+//! function per ONNX op, dispatched by `ops::builder`.
 //!
 //! Everything read from the file is validated: malformed or unsupported models give an
 //! [`ImportError`] naming the node, the op and (where relevant) the attribute; nothing panics.
