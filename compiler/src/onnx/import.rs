@@ -43,7 +43,7 @@ pub enum ImportError {
     /// The bytes are not a protobuf `ModelProto` (or carry no graph).
     #[error("not an ONNX model: {0}")]
     Decode(String),
-    /// The default-domain opset is missing or outside 7..=21.
+    /// The default-domain opset is missing or outside 1..=21.
     #[error("unsupported opset: {0}")]
     Opset(String),
     /// A graph-level problem: inputs, outputs, shapes.
@@ -99,7 +99,8 @@ pub fn import_path(path: &Path) -> std::result::Result<Graph, ImportError> {
     import_onnx(&bytes)
 }
 
-/// The default-domain opset version, checked to be in 7..=21.
+/// The default-domain opset version, checked to be in 1..=21 (older attribute forms such as
+/// Clip's min/max attributes and BatchNormalization's `spatial` are handled per opset).
 fn default_opset(model: &pb::ModelProto) -> Result<i64> {
     let v = model
         .opset_import
@@ -108,8 +109,8 @@ fn default_opset(model: &pb::ModelProto) -> Result<i64> {
         .map(|o| o.version)
         .max()
         .ok_or_else(|| ImportError::Opset("the model declares no default-domain (ai.onnx) opset".into()))?;
-    if !(7..=21).contains(&v) {
-        return Err(ImportError::Opset(format!("ai.onnx opset {v}; supported are 7..=21 (tested 11..=17)")));
+    if !(1..=21).contains(&v) {
+        return Err(ImportError::Opset(format!("ai.onnx opset {v}; supported are 1..=21 (tested 11..=17)")));
     }
     Ok(v)
 }
@@ -946,7 +947,7 @@ mod tests {
         };
         let e = import_onnx(&pu::encode(&pu::model(g.clone(), 13))).unwrap_err().to_string();
         assert!(e.contains("2 inputs (\"a\", \"b\")"), "{e}");
-        let e = import_onnx(&pu::encode(&pu::model(g, 5))).unwrap_err().to_string();
+        let e = import_onnx(&pu::encode(&pu::model(g, 22))).unwrap_err().to_string();
         assert!(e.starts_with("unsupported opset"), "{e}");
         let e = import_path(Path::new("/nonexistent/model.onnx")).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/model.onnx"), "{e}");
