@@ -107,6 +107,8 @@ pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lo
     let precision = if int8 { Precision::Int8 } else { Precision::F32 };
     let mut w = KesWriter::new(precision, opts.preprocess);
     w.labels = opts.labels.clone();
+    let ov = &g.values[g.output];
+    w.output_nchw = matches!(ov.layout, Layout::Nchw | Layout::FlatChw) && ov.dims[1] * ov.dims[2] > 1;
     let dtype = if int8 { DType::I8 } else { DType::F32 };
     let mut value_tensor: Vec<Option<u16>> = vec![None; g.values.len()];
     let qp = |v: ValueId| q.map(|q| q.of(v)).unwrap_or(QParams { scale: 1.0, zero_point: 0 });
@@ -235,7 +237,20 @@ pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lo
     }
     w.output = value_tensor[g.output].context("the graph output is never computed")?;
     if w.output == w.input {
-        bail!("the graph has no operations between its input and output");
+        // Only layout changes between input and output (e.g. a lone Flatten): copy, so the
+        // output has a tensor of its own.
+        let out = new_tensor(&mut w, &mut value_tensor, g.output)?;
+        let mut op;
+        if int8 {
+            op = Op::new(OpKind::Lut, w.input, out);
+            op.quant = w.add_blob(&activation_lut(Activation::None, qp(g.input), qp(g.output)));
+        } else {
+            op = Op::new(OpKind::Act, w.input, out);
+        }
+        w.add_op(op, "copy");
+        op_values.push(g.output);
+        op_nodes.push(g.nodes.len().saturating_sub(1));
+        w.output = out;
     }
 
     // Lifetimes: the input is live from step 0, op i is step i + 1, the output to the end.

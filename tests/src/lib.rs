@@ -43,7 +43,7 @@ pub fn to_nhwc(g: &Graph, x: &[f32]) -> Vec<f32> {
 pub fn output_to_onnx(g: &Graph, y: &[f32]) -> Vec<f32> {
     let v = &g.values[g.output];
     let [_, h, w, c] = v.dims;
-    if v.layout == Layout::Nchw && h * w > 1 { nhwc_to_nchw(y, c, h, w) } else { y.to_vec() }
+    if matches!(v.layout, Layout::Nchw | Layout::FlatChw) && h * w > 1 { nhwc_to_nchw(y, c, h, w) } else { y.to_vec() }
 }
 
 /// Compile to an f32 `.kes`.

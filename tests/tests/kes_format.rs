@@ -109,3 +109,45 @@ fn misuse_is_a_typed_error() {
     shifted.as_mut_slice()[1..].copy_from_slice(&bytes);
     assert!(matches!(Model::load(&shifted.as_slice()[1..]), Err(Error::ModelMisaligned { .. })));
 }
+
+/// Beyond the checksum: mutate every byte of the body, re-seal the checksum so the
+/// structural validator is what has to catch it, and run whatever still loads. Nothing may
+/// panic or read out of bounds (the arena is exactly the size the model claims).
+#[test]
+fn resealed_mutations_never_panic() {
+    let bytes = small_model();
+    let mut accepted = 0usize;
+    let mut panics = vec![];
+    for i in format::HEADER_LEN..bytes.len() {
+        for v in [bytes[i] ^ 0x01, bytes[i] ^ 0x80, 0x00, 0xFF, bytes[i].wrapping_add(16)] {
+            if v == bytes[i] {
+                continue;
+            }
+            let mut b = bytes.clone();
+            b[i] = v;
+            let crc = kestrel_runtime::crc32(&b[format::HEADER_LEN..]);
+            b[20..24].copy_from_slice(&crc.to_le_bytes());
+            let buf = AlignedBuf::from_bytes(&b);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let Ok(m) = Model::load(buf.as_slice()) else { return false };
+                if m.arena_size() > 64 << 20 {
+                    return true;
+                }
+                let mut arena = AlignedBuf::zeroed(m.arena_size());
+                let x = vec![0.5f32; m.input().len()];
+                let _ = m.set_input_f32(arena.as_mut_slice(), &x);
+                let _ = m.run(arena.as_mut_slice());
+                let mut y = vec![0f32; m.output().len()];
+                let _ = m.output_f32(arena.as_slice(), &mut y);
+                true
+            }));
+            match r {
+                Ok(true) => accepted += 1,
+                Ok(false) => {}
+                Err(_) => panics.push((i, v)),
+            }
+        }
+    }
+    eprintln!("{accepted} re-sealed mutations still loaded (weights, scales, names) and ran without panicking");
+    assert!(panics.is_empty(), "mutations that panicked (offset, value): {panics:?}");
+}

@@ -39,6 +39,10 @@ pub fn run(a: Args) -> Result<()> {
         m.set_input_f32(arena.as_mut_slice(), &x)?;
         m.run(arena.as_mut_slice())?;
         m.output_f32(arena.as_slice(), &mut out)?;
+        if m.meta().output_nchw {
+            let [_, h, w, c] = m.output().dims;
+            out = kestrel_compiler::data::nhwc_to_nchw(&out, c, h, w);
+        }
         let mut idx: Vec<usize> = (0..out.len()).collect();
         idx.sort_by(|&i, &j| out[j].total_cmp(&out[i]).then(i.cmp(&j)));
         let top: Vec<(usize, String, f32)> = idx

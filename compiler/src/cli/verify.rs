@@ -42,7 +42,7 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 fn to_onnx_layout(g: &Graph, out: &[f32]) -> Vec<f32> {
     let v = &g.values[g.output];
     let [_, h, w, c] = v.dims;
-    if v.layout == Layout::Nchw && h * w > 1 { nhwc_to_nchw(out, c, h, w) } else { out.to_vec() }
+    if matches!(v.layout, Layout::Nchw | Layout::FlatChw) && h * w > 1 { nhwc_to_nchw(out, c, h, w) } else { out.to_vec() }
 }
 
 #[derive(Default, serde::Serialize)]

@@ -75,6 +75,9 @@ pub mod meta {
     pub const CHANNEL_ORDER: usize = 21;
     /// u8 resize policy: 0 = stretch, 1 = center crop, 2 = letterbox.
     pub const RESIZE: usize = 22;
+    /// u8 order of the source model's output: 0 = as stored (NHWC / flat), 1 = NCHW (the
+    /// ONNX output is NCHW or a CHW-order flatten: transpose the stored NHWC to get it).
+    pub const OUTPUT_NCHW: usize = 23;
     /// f32 rescale applied to 0..255 pixel values.
     pub const RESCALE: usize = 24;
     /// f32 x 4 per-channel mean (after rescale).

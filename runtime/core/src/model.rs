@@ -48,6 +48,8 @@ pub struct Meta {
     pub output: usize,
     /// Image preprocessing.
     pub preprocess: Preprocess,
+    /// The source model's output is NCHW-ordered (see [`crate::format::meta::OUTPUT_NCHW`]).
+    pub output_nchw: bool,
 }
 
 /// A tensor's shape, type, place in the arena and quantization.
@@ -307,5 +309,6 @@ pub(crate) fn read_meta(b: &[u8]) -> Option<Meta> {
             mean: f4(meta::MEAN),
             std: f4(meta::STD),
         },
+        output_nchw: b[meta::OUTPUT_NCHW] == 1,
     })
 }

@@ -108,6 +108,12 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Model<'_>> {
     }
     let _ = n_labels;
     let pp = &m.preprocess;
+    if meta_b[meta::OUTPUT_NCHW] > 1 || meta_b[meta::SRC_LAYOUT] > 1 || meta_b[meta::PRECISION + 1..meta::PRECISION + 4] != [0, 0, 0] {
+        return Err(sec_err(section::META, "invalid layout flags"));
+    }
+    if meta_b[60..].iter().any(|&b| b != 0) {
+        return Err(sec_err(section::META, "non-zero reserved bytes"));
+    }
     if pp.channel_order > 2 || pp.resize > 2 || !pp.rescale.is_finite() || pp.std.iter().any(|s| !(s.is_finite() && *s != 0.0)) || pp.mean.iter().any(|s| !s.is_finite()) {
         return Err(sec_err(section::META, "invalid preprocessing parameters"));
     }

@@ -51,6 +51,8 @@ pub struct KesWriter {
     pub arena_size: usize,
     /// Image preprocessing.
     pub preprocess: Preprocess,
+    /// The source model's output is NCHW-ordered.
+    pub output_nchw: bool,
 }
 
 fn put_u32(v: &mut Vec<u8>, x: u32) {
@@ -89,6 +91,7 @@ impl KesWriter {
             output: 0,
             arena_size: 0,
             preprocess,
+            output_nchw: false,
         }
     }
 
@@ -136,6 +139,7 @@ impl KesWriter {
         m[meta::SRC_LAYOUT] = if p.src_nchw { 0 } else { 1 };
         m[meta::CHANNEL_ORDER] = p.channel_order;
         m[meta::RESIZE] = p.resize;
+        m[meta::OUTPUT_NCHW] = self.output_nchw as u8;
         w32(&mut m, meta::RESCALE, p.rescale.to_bits());
         for i in 0..4 {
             w32(&mut m, meta::MEAN + 4 * i, p.mean[i].to_bits());

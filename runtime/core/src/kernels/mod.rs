@@ -199,15 +199,23 @@ pub fn quantize_f32(x: f32, scale: f32, zp: i32) -> i8 {
 }
 
 /// Sum of `x[i] * w[i]` and of `w[i]` (int8 dot product; the caller subtracts `zx * sum_w`).
+/// Accumulation wraps on overflow (two's complement), as every SIMD variant does, so a
+/// hostile model can't make the runtime panic; real models stay far from the i32 range.
 #[inline(always)]
 pub(crate) fn dot_i8(x: &[i8], w: &[i8]) -> (i32, i32) {
     let mut acc = 0i32;
     let mut ws = 0i32;
     for (&a, &b) in x.iter().zip(w) {
-        acc += a as i32 * b as i32;
-        ws += b as i32;
+        acc = acc.wrapping_add(a as i32 * b as i32);
+        ws = ws.wrapping_add(b as i32);
     }
     (acc, ws)
+}
+
+/// `bias + acc - zx * wsum` in wrapping i32 arithmetic (see [`dot_i8`]).
+#[inline(always)]
+pub(crate) fn finish_acc(bias: i32, acc: i32, zx: i32, wsum: i32) -> i32 {
+    bias.wrapping_add(acc).wrapping_sub(zx.wrapping_mul(wsum))
 }
 
 /// f32 dot product with 8 independent partial sums (a fixed, documented summation order:

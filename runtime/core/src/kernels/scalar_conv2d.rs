@@ -1,6 +1,6 @@
 //! Scalar reference convolution (int8 and f32), NHWC input, `[oc][kh][kw][ic/g]` weights.
 
-use super::{dot_f32, dot_i8, requantize, ConvF32, ConvI8, Geom};
+use super::{dot_f32, dot_i8, finish_acc, requantize, ConvF32, ConvI8, Geom};
 
 /// Calls `f(x_offset, w_offset)` for every kernel tap of output pixel (oy, ox) that falls
 /// inside the input; offsets are to the first channel of the tap (caller adds the group).
@@ -37,10 +37,10 @@ pub fn scalar_conv2d_i8(a: &ConvI8<'_>, y: &mut [i8]) {
                 let (mut acc, mut wsum) = (0i32, 0i32);
                 for_each_tap(g, oy, ox, |xo, wt| {
                     let (d, s) = dot_i8(&a.x[xo + c0..][..cin_g], &wo[wt..][..cin_g]);
-                    acc += d;
-                    wsum += s;
+                    acc = acc.wrapping_add(d);
+                    wsum = wsum.wrapping_add(s);
                 });
-                *yv = requantize(a.bias[oc] + acc - a.zx * wsum, a.mult[oc], a.q);
+                *yv = requantize(finish_acc(a.bias[oc], acc, a.zx, wsum), a.mult[oc], a.q);
             }
         }
     }

@@ -1,13 +1,13 @@
 //! Scalar reference dense layer (int8 and f32), weights `[n][k]`.
 
-use super::{dot_f32, dot_i8, requantize, DenseF32, DenseI8};
+use super::{dot_f32, dot_i8, finish_acc, requantize, DenseF32, DenseI8};
 
 /// int8 dense: `acc = bias + sum (x - zx) * w`, then [`requantize`].
 pub fn scalar_dense_i8(a: &DenseI8<'_>, y: &mut [i8]) {
     let k = a.x.len();
     for (n, yv) in y.iter_mut().enumerate() {
         let (d, s) = dot_i8(a.x, &a.w[n * k..][..k]);
-        *yv = requantize(a.bias[n] + d - a.zx * s, a.mult[n], a.q);
+        *yv = requantize(finish_acc(a.bias[n], d, a.zx, s), a.mult[n], a.q);
     }
 }
 

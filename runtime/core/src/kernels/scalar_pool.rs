@@ -63,18 +63,18 @@ pub fn scalar_avgpool_i8(g: &Geom, count_include_pad: bool, zx: i32, x: &[i8], y
         for ox in 0..g.ow {
             let yrow = &mut y[(oy * g.ow + ox) * g.ic..][..g.ic];
             for (c, o) in yrow.iter_mut().enumerate() {
-                let mut s = 0i32;
-                let (valid, total) = window(g, oy, ox, |xo| s += x[xo + c] as i32);
+                let mut s = 0i64;
+                let (valid, total) = window(g, oy, ox, |xo| s += x[xo + c] as i64);
                 let cnt = if count_include_pad { total } else { valid }.max(1);
-                s += (cnt - valid.min(cnt)) as i32 * zx;
-                *o = div_round_half_even(s, cnt as i32).clamp(-128, 127) as i8;
+                s += (cnt - valid.min(cnt)) as i64 * zx as i64;
+                *o = div_round_half_even(s, cnt as i64).clamp(-128, 127) as i8;
             }
         }
     }
 }
 
 /// `s / c` rounded half to even (c > 0).
-fn div_round_half_even(s: i32, c: i32) -> i32 {
+fn div_round_half_even(s: i64, c: i64) -> i64 {
     let (q, r) = (s.div_euclid(c), s.rem_euclid(c));
     match (2 * r).cmp(&c) {
         core::cmp::Ordering::Greater => q + 1,
