@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Kestrel's tests need, idempotently:
-#   Debian packages (ONNX node tests, qemu, cross linker), the onnxruntime wheel in a venv
+#   Debian packages (ONNX node tests, Fashion-MNIST, qemu, cross linker), the onnxruntime wheel in a venv
 #   (its libonnxruntime.so is what the `ort` crate loads), and the rustup targets.
 # Prints `export ORT_DYLIB_PATH=...` at the end; scripts/env.sh sources the same value.
 set -euo pipefail
@@ -9,10 +9,12 @@ VENV="${KESTREL_VENV:-$HOME/.cache/kestrel/venv}"
 
 need_apt=()
 [ -d /usr/share/libonnx-testdata/data/node ] || need_apt+=(libonnx-testdata)
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 command -v qemu-aarch64 >/dev/null || need_apt+=(qemu-user)
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu)
 [ -f /usr/aarch64-linux-gnu/lib/Scrt1.o ] || need_apt+=(libc6-dev-arm64-cross)
+command -v arm-none-eabi-size >/dev/null || need_apt+=(binutils-arm-none-eabi)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

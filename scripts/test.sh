@@ -17,4 +17,6 @@ echo "== kestrel-runtime for thumbv7em-none-eabihf (no_std)"
 cargo build -p kestrel-runtime --no-default-features --target thumbv7em-none-eabihf --locked
 echo "== kestrel-runtime tests for aarch64 under qemu"
 cargo test -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
+echo "== Cortex-M4 firmware under qemu-system-arm vs the host runtime"
+bash scripts/firmware-test.sh
 echo "== all tests passed"
