@@ -1,0 +1,114 @@
+//! Every supported op through the whole pipeline, against ONNX Runtime and tract: a small
+//! graph with depthwise and dilated convs, BatchNormalization, ReLU, ReLU6, LeakyRelu,
+//! a residual Add, a channel Concat, average, max and global average pooling, Gemm and
+//! Softmax. f32 `.kes` vs tract and ONNX Runtime float; int8 `.kes` vs ONNX Runtime on the
+//! QDQ export.
+
+use kestrel_compiler::engines::{OrtModel, TractModel};
+use kestrel_compiler::ir::{Graph, Layout, Node, NodeOp, ValueId, Window};
+use kestrel_compiler::onnx::{export, pb_util};
+use kestrel_runtime::{Activation, Model};
+use kestrel_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+struct B {
+    g: Graph,
+    rng: StdRng,
+}
+
+impl B {
+    fn node(&mut self, name: &str, op: &str, kind: NodeOp, inputs: Vec<ValueId>, dims: [usize; 4], layout: Layout, act: Activation) -> ValueId {
+        let out = self.g.add_value(name, dims, layout);
+        self.g.nodes.push(Node { name: name.into(), onnx_op: op.into(), op: kind, inputs, output: out, act });
+        out
+    }
+    fn rand(&mut self, n: usize, s: f32) -> Vec<f32> {
+        (0..n).map(|_| self.rng.random_range(-s..s)).collect()
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn conv(&mut self, name: &str, x: ValueId, cout: usize, k: usize, pad: usize, dil: usize, stride: usize, groups: usize, act: Activation) -> ValueId {
+        let [_, h, w, cin] = self.g.values[x].dims;
+        let win = Window { kernel: [k, k], strides: [stride, stride], pads: [pad; 4], dilations: [dil, dil] };
+        let (oh, ow) = win.out_hw(h, w).expect("fits");
+        let fan = (cin / groups * k * k) as f32;
+        let weight = self.rand(cout * cin / groups * k * k, (6.0 / fan).sqrt());
+        let bias = self.rand(cout, 0.1);
+        self.node(name, "Conv", NodeOp::Conv { weight, bias, win, groups }, vec![x], [1, oh, ow, cout], Layout::Nchw, act)
+    }
+    fn pool(&mut self, name: &str, x: ValueId, k: usize, s: usize, pad: usize, max: bool) -> ValueId {
+        let [_, h, w, c] = self.g.values[x].dims;
+        let win = Window { kernel: [k, k], strides: [s, s], pads: [pad; 4], dilations: [1, 1] };
+        let (oh, ow) = win.out_hw(h, w).expect("fits");
+        let (op, kind) = if max { ("MaxPool", NodeOp::MaxPool { win }) } else { ("AveragePool", NodeOp::AvgPool { win, count_include_pad: false }) };
+        self.node(name, op, kind, vec![x], [1, oh, ow, c], Layout::Nchw, Activation::None)
+    }
+}
+
+fn all_ops_graph() -> Graph {
+    let mut b = B { g: Graph { values: vec![], nodes: vec![], input: 0, output: 0 }, rng: StdRng::seed_from_u64(42) };
+    let x = b.g.add_value("input", [1, 16, 16, 3], Layout::Nchw);
+    b.g.input = x;
+    let c1 = b.conv("conv1", x, 8, 3, 1, 1, 1, 1, Activation::None);
+    let bn = {
+        let (scale, bias) = (b.rand(8, 1.0).iter().map(|v| 1.0 + v.abs()).collect(), b.rand(8, 0.2));
+        let (mean, var) = (b.rand(8, 0.1), b.rand(8, 0.5).iter().map(|v| 0.5 + v.abs()).collect());
+        b.node("bn1", "BatchNormalization", NodeOp::BatchNorm { scale, bias, mean, var, eps: 1e-5 }, vec![c1], [1, 16, 16, 8], Layout::Nchw, Activation::None)
+    };
+    let r1 = b.node("relu1", "Relu", NodeOp::Act(Activation::Relu), vec![bn], [1, 16, 16, 8], Layout::Nchw, Activation::None);
+    let dw = b.conv("dwconv", r1, 8, 3, 1, 1, 1, 8, Activation::Clip(0.0, 6.0));
+    let dil = b.conv("dilated", r1, 8, 3, 2, 2, 1, 1, Activation::None);
+    let lk = b.node("leaky", "LeakyRelu", NodeOp::Act(Activation::LeakyRelu(0.1)), vec![dil], [1, 16, 16, 8], Layout::Nchw, Activation::None);
+    let add = b.node("residual", "Add", NodeOp::Add, vec![dw, lk], [1, 16, 16, 8], Layout::Nchw, Activation::Relu);
+    let cat = b.node("concat", "Concat", NodeOp::Concat, vec![add, r1], [1, 16, 16, 16], Layout::Nchw, Activation::None);
+    let ap = b.pool("avgpool", cat, 2, 2, 0, false);
+    let c2 = b.conv("conv1x1_s2", ap, 16, 1, 0, 1, 2, 1, Activation::Relu);
+    let c3 = b.conv("conv3", c2, 16, 3, 1, 1, 1, 1, Activation::Relu);
+    let mp = b.pool("maxpool", c3, 3, 2, 1, true);
+    let gap = {
+        let [_, h, w, c] = b.g.values[mp].dims;
+        let win = Window { kernel: [h, w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+        b.node("gap", "GlobalAveragePool", NodeOp::AvgPool { win, count_include_pad: false }, vec![mp], [1, 1, 1, c], Layout::Nchw, Activation::None)
+    };
+    let fl = b.node("flatten", "Flatten", NodeOp::Alias, vec![gap], [1, 1, 1, 16], Layout::FlatChw, Activation::None);
+    let weight = b.rand(10 * 16, 0.5);
+    let bias = b.rand(10, 0.1);
+    let d = b.node("dense", "Gemm", NodeOp::Dense { weight, bias }, vec![fl], [1, 1, 1, 10], Layout::FlatHwc, Activation::None);
+    let sm = b.node("predictions", "Softmax", NodeOp::Softmax, vec![d], [1, 1, 1, 10], Layout::FlatHwc, Activation::None);
+    b.g.output = sm;
+    b.g.values[sm].name = "output".into();
+    b.g
+}
+
+#[test]
+fn all_ops_f32_match_tract_and_onnxruntime() {
+    let onnx = pb_util::encode(&export::export_float(&all_ops_graph()));
+    let g = import_optimized(&onnx, false);
+    let shape = g.values[g.input].onnx_shape();
+    let kes = compile_f32(&g);
+    let mut ort = OrtModel::new(&onnx, 1).expect("ONNX Runtime (run scripts/setup.sh or set ORT_DYLIB_PATH)");
+    let tract = TractModel::new(&onnx, &shape).expect("tract");
+    for (i, x) in inputs(&g, 20, 21).iter().enumerate() {
+        let k = run_kes(&g, &kes, x);
+        let (o, t) = (ort.run(&shape, x).expect("ort"), tract.run(&shape, x).expect("tract"));
+        assert!(rel_err(&k, &o) <= 1e-4, "input {i}: vs ONNX Runtime {}", rel_err(&k, &o));
+        assert!(rel_err(&k, &t) <= 1e-4, "input {i}: vs tract {}", rel_err(&k, &t));
+    }
+}
+
+#[test]
+fn all_ops_int8_match_onnxruntime_qdq() {
+    let onnx = pb_util::encode(&export::export_float(&all_ops_graph()));
+    let g = import_optimized(&onnx, true);
+    let shape = g.values[g.input].onnx_shape();
+    let (kes, q) = compile_int8(&g, &inputs(&g, 16, 3));
+    let mut ort = OrtModel::new(&pb_util::encode(&export::export_qdq(&g, &q)), 1).expect("ONNX Runtime");
+    let scale = Model::load(kes.as_slice()).expect("load").output().scale;
+    let mut worst = 0f32;
+    for x in inputs(&g, 50, 23) {
+        let (k, o) = (run_kes(&g, &kes, &x), ort.run(&shape, &x).expect("ort"));
+        worst = k.iter().zip(&o).fold(worst, |m, (a, b)| m.max((a - b).abs() / scale));
+    }
+    eprintln!("all-ops int8 vs ONNX Runtime QDQ: worst {worst:.3} LSB over 50 inputs");
+    assert!(worst <= 1.0 + 1e-3, "int8 .kes differs from ONNX Runtime QDQ by {worst} LSB");
+}
