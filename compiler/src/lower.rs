@@ -1,7 +1,9 @@
 //! Lowering: float IR (+ quantization) → `.kes` bytes. Repacks weights into the layouts the
-//! kernels read (conv OHWI, dense columns in NHWC order), quantizes them, plans the arena.
+//! kernels read (conv OHWI, dense columns in NHWC order, then BLOCKED: see
+//! `kestrel_runtime::format::packing`), quantizes them, plans the arena.
 
 use anyhow::{bail, Context, Result};
+use kestrel_runtime::format::packing::{self, Blocked};
 use kestrel_runtime::format::{TENSOR_ALIGN, NO_TENSOR};
 use kestrel_runtime::writer::{KesWriter, TensorSpec};
 use kestrel_runtime::{Activation, DType, Op, OpKind, Precision, Preprocess};
@@ -74,6 +76,18 @@ fn dense_physical<T: Copy>(w: &[T], n: usize, dims: [usize; 4], layout: Layout) 
         }
     }
     o
+}
+
+/// Pack conv/dense weights `[oc][taps][icg]` for the kernels: BLOCKED (what every SIMD
+/// kernel reads) unless its zero padding would more than double a large blob (depthwise
+/// convs with many channels), which stays PLAIN and runs on the scalar reference.
+fn pack<T: Copy + Default>(plain: Vec<T>, b: Blocked) -> (u8, Vec<T>) {
+    let blocked = b.elements().unwrap_or(usize::MAX);
+    if blocked <= 2 * plain.len() || blocked.saturating_mul(std::mem::size_of::<T>()) <= 64 << 10 {
+        (packing::BLOCKED, kestrel_runtime::kernels::pack_blocked(&plain, &b))
+    } else {
+        (packing::PLAIN, plain)
+    }
 }
 
 fn u16_of(v: usize, what: &str) -> Result<u16> {
@@ -151,16 +165,20 @@ pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lo
                 op.groups = u16_of(*groups, "groups")?;
                 op.set_activation(n.act);
                 let (kh, kw) = (win.kernel[0], win.kernel[1]);
+                let shape = Blocked::conv(cout, xdims[3], kh, kw, *groups, int8);
                 if int8 {
                     let (sx, sy) = (qp(x).scale, qp(n.output).scale);
                     let ws = quant::weight_scales(weight, cout);
                     let wq = quant::quantize_weights(weight, &ws);
-                    let wq: Vec<u8> = ohwi(&wq, cout, cin_g, kh, kw).iter().map(|&v| v as u8).collect();
-                    op.weights = w.add_blob(&wq);
+                    let (pk, wq) = pack(ohwi(&wq, cout, cin_g, kh, kw), shape);
+                    op.packing = pk;
+                    op.weights = w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
                     op.bias = w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
                     op.quant = w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
                 } else {
-                    op.weights = w.add_f32s(&ohwi(weight, cout, cin_g, kh, kw));
+                    let (pk, wf) = pack(ohwi(weight, cout, cin_g, kh, kw), shape);
+                    op.packing = pk;
+                    op.weights = w.add_f32s(&wf);
                     op.bias = w.add_f32s(bias);
                 }
                 push(&mut w, op);
@@ -170,16 +188,20 @@ pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lo
                 let layout = g.values[x].layout;
                 let mut op = Op::new(OpKind::Dense, in0, out);
                 op.set_activation(n.act);
+                let shape = Blocked::dense(nout, xdims.iter().product(), int8);
                 if int8 {
                     let (sx, sy) = (qp(x).scale, qp(n.output).scale);
                     let ws = quant::weight_scales(weight, nout);
                     let wq = quant::quantize_weights(weight, &ws);
-                    let wq: Vec<u8> = dense_physical(&wq, nout, xdims, layout).iter().map(|&v| v as u8).collect();
-                    op.weights = w.add_blob(&wq);
+                    let (pk, wq) = pack(dense_physical(&wq, nout, xdims, layout), shape);
+                    op.packing = pk;
+                    op.weights = w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
                     op.bias = w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
                     op.quant = w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
                 } else {
-                    op.weights = w.add_f32s(&dense_physical(weight, nout, xdims, layout));
+                    let (pk, wf) = pack(dense_physical(weight, nout, xdims, layout), shape);
+                    op.packing = pk;
+                    op.weights = w.add_f32s(&wf);
                     op.bias = w.add_f32s(bias);
                 }
                 push(&mut w, op);

@@ -1,12 +1,33 @@
 //! The executor: runs a validated model's ops in order inside the caller's arena.
-//! No allocation; all scratch is in the arena plan.
+//! No allocation; all scratch is in the arena plan. Conv, dense and max-pool outputs are
+//! split into parts (rows, or blocks of output channels) through [`Parallel`].
 
 use crate::cast;
-use crate::format::BUFFER_ALIGN;
+use crate::format::{packing::OC_BLOCK, BUFFER_ALIGN};
 use crate::kernels::{self, ConvF32, ConvI8, DenseF32, DenseI8, Geom, Kernels, QOut};
 use crate::model::{check_arena, Model, TensorInfo};
 use crate::ops::{Activation, Blob, Op, OpKind};
+use crate::parallel::{Parallel, MIN_PART_MACS};
 use crate::{Error, Result};
+
+/// Product of `dims` as u64, saturating (for work estimates only).
+fn macs(dims: &[usize]) -> u64 {
+    dims.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64))
+}
+
+/// Split `y` (`units` units of `unit_bytes`, `work` MACs in all) into at most
+/// `par.workers()` parts of whole units, each a multiple of `align` units (except the
+/// last), and call `f(first_unit, part)` for each.
+fn split_work(par: &dyn Parallel, y: &mut [u8], units: usize, unit_bytes: usize, align: usize, work: u64, f: &(dyn Fn(usize, &mut [u8]) + Sync)) {
+    let by_work = (work / MIN_PART_MACS).max(1) as usize;
+    let parts = par.workers().min(by_work).min(units.div_ceil(align)).max(1);
+    if parts == 1 {
+        f(0, y);
+        return;
+    }
+    let per = units.div_ceil(align).div_ceil(parts) * align;
+    par.for_chunks(y, per * unit_bytes, &|i, c| f(i * per, c));
+}
 
 type Range = (usize, usize);
 
@@ -66,18 +87,19 @@ fn qout(y: &TensorInfo, act: Activation) -> QOut {
 pub(crate) fn run(
     m: &Model<'_>,
     k: &Kernels,
+    par: &dyn Parallel,
     arena: &mut [u8],
     observe: &mut dyn FnMut(usize, &[u8]),
 ) -> Result<()> {
     check_arena(m, arena)?;
     for i in 0..m.n_ops() {
-        run_op(m, k, i, arena)?;
+        run_op(m, k, par, i, arena)?;
         observe(i, arena);
     }
     Ok(())
 }
 
-fn run_op(m: &Model<'_>, k: &Kernels, i: usize, arena: &mut [u8]) -> Result<()> {
+fn run_op(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, i: usize, arena: &mut [u8]) -> Result<()> {
     let op = m.op(i);
     let mis = Error::ArenaMisaligned { required: BUFFER_ALIGN };
     let bad = Error::BadOp { index: i, what: "inconsistent op (not validated)" };
@@ -91,62 +113,90 @@ fn run_op(m: &Model<'_>, k: &Kernels, i: usize, arena: &mut [u8]) -> Result<()> 
     let w = m.weights();
     let blob = |bl: Blob| w.get(bl.offset as usize..bl.offset as usize + bl.len as usize).ok_or(bad);
     let int8 = x.dtype == crate::DType::I8;
+    let g = geom(&op, &x, &y);
+    // Work of one conv/pool output row and of one dense output, for the split.
+    let row_macs = macs(&[g.ow, g.oc, g.kh, g.kw, g.ic / g.groups.max(1)]);
+    let (ydims, elem) = (y.dims, if int8 { 1 } else { 4 });
+    let row_bytes = ydims[2] * ydims[3] * elem;
+    // Parts are whole rows / blocks of a buffer that starts 16-byte aligned, so the typed
+    // views below can't fail once the whole output's view succeeded.
     match (kind, int8) {
         (OpKind::Conv2d, true) => {
             let a = ConvI8 {
-                g: geom(&op, &x, &y),
+                g,
                 x: cast::i8s(xb),
                 zx: x.zero_point,
                 w: cast::i8s(blob(op.weights)?),
+                packing: op.packing,
                 bias: cast::i32s(blob(op.bias)?).ok_or(mis)?,
                 mult: cast::f32s(blob(op.quant)?).ok_or(mis)?,
                 q: qout(&y, act),
             };
-            (k.conv2d_i8)(&a, cast::i8s_mut(yb));
+            split_work(par, yb, g.oh, row_bytes, 1, row_macs.saturating_mul(g.oh as u64), &|oy0, part| (k.conv2d_i8)(&a, oy0, cast::i8s_mut(part)));
         }
         (OpKind::Conv2d, false) => {
             let a = ConvF32 {
-                g: geom(&op, &x, &y),
+                g,
                 x: cast::f32s(xb).ok_or(mis)?,
                 w: cast::f32s(blob(op.weights)?).ok_or(mis)?,
+                packing: op.packing,
                 bias: cast::f32s(blob(op.bias)?).ok_or(mis)?,
                 act,
             };
-            (k.conv2d_f32)(&a, cast::f32s_mut(yb).ok_or(mis)?);
+            cast::f32s_mut(yb).ok_or(mis)?;
+            split_work(par, yb, g.oh, row_bytes, 1, row_macs.saturating_mul(g.oh as u64), &|oy0, part| {
+                (k.conv2d_f32)(&a, oy0, cast::f32s_mut(part).unwrap_or_default())
+            });
         }
         (OpKind::Dense, true) => {
             let a = DenseI8 {
                 x: cast::i8s(xb),
                 zx: x.zero_point,
                 w: cast::i8s(blob(op.weights)?),
+                packing: op.packing,
                 bias: cast::i32s(blob(op.bias)?).ok_or(mis)?,
                 mult: cast::f32s(blob(op.quant)?).ok_or(mis)?,
                 q: qout(&y, act),
             };
-            (k.dense_i8)(&a, cast::i8s_mut(yb));
+            let (n, kk) = (a.bias.len(), a.x.len());
+            split_work(par, yb, n, 1, OC_BLOCK, macs(&[n, kk]), &|n0, part| (k.dense_i8)(&a, n0, cast::i8s_mut(part)));
         }
         (OpKind::Dense, false) => {
             let a = DenseF32 {
                 x: cast::f32s(xb).ok_or(mis)?,
                 w: cast::f32s(blob(op.weights)?).ok_or(mis)?,
+                packing: op.packing,
                 bias: cast::f32s(blob(op.bias)?).ok_or(mis)?,
                 act,
             };
-            (k.dense_f32)(&a, cast::f32s_mut(yb).ok_or(mis)?);
+            cast::f32s_mut(yb).ok_or(mis)?;
+            let (n, kk) = (a.bias.len(), a.x.len());
+            split_work(par, yb, n, 4, OC_BLOCK, macs(&[n, kk]), &|n0, part| {
+                (k.dense_f32)(&a, n0, cast::f32s_mut(part).unwrap_or_default())
+            });
         }
-        (OpKind::MaxPool, true) => (k.maxpool_i8)(&geom(&op, &x, &y), cast::i8s(xb), cast::i8s_mut(yb)),
+        (OpKind::MaxPool, true) => {
+            let xs = cast::i8s(xb);
+            let work = macs(&[ydims[1], row_bytes, g.kh, g.kw]);
+            split_work(par, yb, g.oh, row_bytes, 1, work, &|oy0, part| (k.maxpool_i8)(&g, xs, oy0, cast::i8s_mut(part)));
+        }
         (OpKind::MaxPool, false) => {
-            (k.maxpool_f32)(&geom(&op, &x, &y), cast::f32s(xb).ok_or(mis)?, cast::f32s_mut(yb).ok_or(mis)?)
+            let xs = cast::f32s(xb).ok_or(mis)?;
+            cast::f32s_mut(yb).ok_or(mis)?;
+            let work = macs(&[ydims[1], row_bytes, g.kh, g.kw]);
+            split_work(par, yb, g.oh, row_bytes, 1, work, &|oy0, part| {
+                (k.maxpool_f32)(&g, xs, oy0, cast::f32s_mut(part).unwrap_or_default())
+            });
         }
         (OpKind::AvgPool, true) => kernels::scalar_avgpool_i8(
-            &geom(&op, &x, &y),
+            &g,
             op.aux == 1,
             x.zero_point,
             cast::i8s(xb),
             cast::i8s_mut(yb),
         ),
         (OpKind::AvgPool, false) => kernels::scalar_avgpool_f32(
-            &geom(&op, &x, &y),
+            &g,
             op.aux == 1,
             cast::f32s(xb).ok_or(mis)?,
             cast::f32s_mut(yb).ok_or(mis)?,

@@ -12,11 +12,11 @@
 //! model.run(&mut arena)?;
 //! model.output_f32(&arena, &mut scores)?;
 //! ```
-#![cfg_attr(not(any(test, feature = "writer")), no_std)]
+#![cfg_attr(not(any(test, feature = "writer", feature = "std")), no_std)]
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "writer")]
+#[cfg(any(test, feature = "writer"))]
 extern crate alloc;
 
 mod cast;
@@ -27,6 +27,9 @@ pub mod format;
 pub mod kernels;
 mod model;
 pub mod ops;
+pub mod parallel;
+#[cfg(feature = "std")]
+mod pool;
 mod validate;
 #[cfg(feature = "writer")]
 pub mod writer;
@@ -35,6 +38,9 @@ pub use crc32::crc32;
 pub use error::Error;
 pub use model::{Labels, Meta, Model, Precision, Preprocess, TensorInfo};
 pub use ops::{Activation, DType, Op, OpKind};
+pub use parallel::{Parallel, Sequential};
+#[cfg(feature = "std")]
+pub use pool::ThreadPool;
 
 /// Result type of the runtime.
 pub type Result<T> = core::result::Result<T, Error>;

@@ -224,13 +224,25 @@ impl<'a> Model<'a> {
     /// Run inference with the best kernels for this build. The input must already be
     /// in the arena ([`Model::set_input_f32`] or [`Model::input_bytes_mut`]).
     pub fn run(&self, arena: &mut [u8]) -> Result<()> {
-        crate::exec::run(self, crate::kernels::best(), arena, &mut |_, _| {})
+        crate::exec::run(self, crate::kernels::best(), &crate::parallel::Sequential, arena, &mut |_, _| {})
     }
 
     /// Run with an explicit kernel set (tests force each path).
     pub fn run_with(&self, kernels: &crate::kernels::Kernels, arena: &mut [u8]) -> Result<()> {
-        crate::exec::run(self, kernels, arena, &mut |_, _| {})
+        crate::exec::run(self, kernels, &crate::parallel::Sequential, arena, &mut |_, _| {})
     }
+
+    /// Run with an explicit kernel set, splitting large ops across `par`'s workers (a
+    /// `ThreadPool` on std hosts; each worker writes its own rows of the op's output).
+    pub fn run_parallel(
+        &self,
+        kernels: &crate::kernels::Kernels,
+        par: &dyn crate::parallel::Parallel,
+        arena: &mut [u8],
+    ) -> Result<()> {
+        crate::exec::run(self, kernels, par, arena, &mut |_, _| {})
+    }
+
 
     /// Run and call `observe(op_index, arena)` after every op (per-layer reports).
     pub fn run_observed(
@@ -238,7 +250,7 @@ impl<'a> Model<'a> {
         arena: &mut [u8],
         observe: &mut dyn FnMut(usize, &[u8]),
     ) -> Result<()> {
-        crate::exec::run(self, crate::kernels::best(), arena, observe)
+        crate::exec::run(self, crate::kernels::best(), &crate::parallel::Sequential, arena, observe)
     }
 }
 

@@ -6,6 +6,7 @@ use crate::format::{
     NO_TENSOR, SECTION_ENTRY_LEN, TENSOR_ALIGN, WEIGHT_ALIGN,
 };
 use crate::model::{read_meta, Model, Precision, TensorInfo};
+use crate::format::packing::Blocked;
 use crate::ops::{Activation, Blob, DType, Op, OpKind};
 use crate::{crc32, Error, Result};
 
@@ -211,7 +212,10 @@ fn check_op(m: &Model<'_>, i: usize) -> Result<()> {
     if act != Activation::None && !matches!(kind, OpKind::Conv2d | OpKind::Dense | OpKind::Add | OpKind::Act) {
         return Err(bad("activation not allowed on this op"));
     }
-    if op.packing != format::packing::PLAIN {
+    // Weights are PLAIN or BLOCKED (conv and dense only); any other packing is one this
+    // runtime has no kernel for.
+    let blocked = op.packing == format::packing::BLOCKED;
+    if op.packing != format::packing::PLAIN && !(blocked && matches!(kind, OpKind::Conv2d | OpKind::Dense)) {
         return Err(Error::UnsupportedKernel { index: i });
     }
     let nt = m.meta.n_tensors;
@@ -265,8 +269,11 @@ fn check_op(m: &Model<'_>, i: usize) -> Result<()> {
                 if ic % g != 0 || oc % g != 0 {
                     return Err(bad("channels not divisible by groups"));
                 }
-                let wlen = oc * op.kh as usize * op.kw as usize * (ic / g);
-                blob(op.weights, wlen * elem)?;
+                let wlen = weight_elems(blocked, Blocked::conv(oc, ic, op.kh as usize, op.kw as usize, g, int8)).ok_or(bad("conv too large"))?;
+                blob(op.weights, wlen.checked_mul(elem).ok_or(bad("conv too large"))?)?;
+                if blocked && int8 {
+                    check_zero_padding(m, op.weights, &Blocked::conv(oc, ic, op.kh as usize, op.kw as usize, g, true)).map_err(bad)?;
+                }
                 blob(op.bias, oc * 4)?;
                 if int8 {
                     blob(op.quant, oc * 4)?;
@@ -300,8 +307,11 @@ fn check_op(m: &Model<'_>, i: usize) -> Result<()> {
             if y.dims[1] != 1 || y.dims[2] != 1 {
                 return Err(bad("dense output must be 1x1xN"));
             }
-            let wlen = oc.checked_mul(k).ok_or(bad("dense too large"))?;
-            blob(op.weights, wlen * elem)?;
+            let wlen = weight_elems(blocked, Blocked::dense(oc, k, int8)).ok_or(bad("dense too large"))?;
+            blob(op.weights, wlen.checked_mul(elem).ok_or(bad("dense too large"))?)?;
+            if blocked && int8 {
+                check_zero_padding(m, op.weights, &Blocked::dense(oc, k, true)).map_err(bad)?;
+            }
             blob(op.bias, oc * 4)?;
             if int8 {
                 blob(op.quant, oc * 4)?;
@@ -352,6 +362,35 @@ fn check_op(m: &Model<'_>, i: usize) -> Result<()> {
             }
             no_blobs(&Op { quant: Blob::default(), ..op })?;
             blob(op.quant, 256)?;
+        }
+    }
+    Ok(())
+}
+
+/// Elements of a conv/dense weight blob: PLAIN `[oc][taps][icg]`, or the BLOCKED shape.
+fn weight_elems(blocked: bool, b: Blocked) -> Option<usize> {
+    if blocked {
+        b.elements()
+    } else {
+        (b.groups * b.ocg).checked_mul(b.taps)?.checked_mul(b.icg)
+    }
+}
+
+/// int8 BLOCKED weights pad each output channel's last group of 4 input channels with
+/// zeros; SIMD kernels multiply those bytes with whatever input follows, so they must be 0
+/// for every kernel to agree with the reference (which never reads them).
+fn check_zero_padding(m: &Model<'_>, w: Blob, b: &Blocked) -> core::result::Result<(), &'static str> {
+    let real = b.icg % b.ig;
+    if real == 0 {
+        return Ok(());
+    }
+    let blob = &m.weights[w.offset as usize..][..w.len as usize];
+    let last = (b.ic_groups() - 1) * b.ig * format::packing::OC_BLOCK;
+    for tap in blob.chunks_exact(b.tap_len()) {
+        for lane in tap[last..].chunks_exact(b.ig) {
+            if lane[real..].iter().any(|&v| v != 0) {
+                return Err("non-zero padding in packed weights");
+            }
         }
     }
     Ok(())

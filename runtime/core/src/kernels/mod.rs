@@ -13,14 +13,19 @@
 //! `(v + 1.5·2^23) − 1.5·2^23`, exact for |v| < 2^22 (guaranteed by the clamp).
 
 mod elementwise;
+mod layout;
 mod scalar_conv2d;
 mod scalar_dense;
 mod scalar_pool;
+pub mod x86;
 
 pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, softmax_f32, softmax_i8};
 pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
 pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
 pub use scalar_pool::{scalar_avgpool_f32, scalar_avgpool_i8, scalar_maxpool_f32, scalar_maxpool_i8};
+#[cfg(any(test, feature = "writer"))]
+pub use layout::pack_blocked;
+pub use layout::WLayout;
 
 use crate::ops::Activation;
 
@@ -70,7 +75,7 @@ pub struct QOut {
     pub hi: i32,
 }
 
-/// Arguments of an int8 convolution. Weights `[oc][kh][kw][ic/groups]`.
+/// Arguments of an int8 convolution. Weights in `packing` ([`crate::format::packing`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ConvI8<'a> {
     /// Geometry.
@@ -81,6 +86,8 @@ pub struct ConvI8<'a> {
     pub zx: i32,
     /// Weights (symmetric, zero point 0).
     pub w: &'a [i8],
+    /// Weight packing.
+    pub packing: u8,
     /// Bias at scale s_x * s_w[c].
     pub bias: &'a [i32],
     /// Per-channel requantization multipliers.
@@ -89,7 +96,7 @@ pub struct ConvI8<'a> {
     pub q: QOut,
 }
 
-/// Arguments of an f32 convolution. Weights `[oc][kh][kw][ic/groups]`.
+/// Arguments of an f32 convolution. Weights in `packing`.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvF32<'a> {
     /// Geometry.
@@ -98,21 +105,25 @@ pub struct ConvF32<'a> {
     pub x: &'a [f32],
     /// Weights.
     pub w: &'a [f32],
+    /// Weight packing.
+    pub packing: u8,
     /// Bias.
     pub bias: &'a [f32],
     /// Fused activation.
     pub act: Activation,
 }
 
-/// Arguments of an int8 dense layer. Weights `[n][k]`.
+/// Arguments of an int8 dense layer. Weights `[n][k]` (PLAIN) or BLOCKED.
 #[derive(Debug, Clone, Copy)]
 pub struct DenseI8<'a> {
     /// Input vector (k elements).
     pub x: &'a [i8],
     /// Input zero point.
     pub zx: i32,
-    /// Weights, n rows of k.
+    /// Weights.
     pub w: &'a [i8],
+    /// Weight packing.
+    pub packing: u8,
     /// Bias (n).
     pub bias: &'a [i32],
     /// Per-output requantization multipliers (n).
@@ -121,13 +132,15 @@ pub struct DenseI8<'a> {
     pub q: QOut,
 }
 
-/// Arguments of an f32 dense layer. Weights `[n][k]`.
+/// Arguments of an f32 dense layer. Weights `[n][k]` (PLAIN) or BLOCKED.
 #[derive(Debug, Clone, Copy)]
 pub struct DenseF32<'a> {
     /// Input vector.
     pub x: &'a [f32],
     /// Weights.
     pub w: &'a [f32],
+    /// Weight packing.
+    pub packing: u8,
     /// Bias.
     pub bias: &'a [f32],
     /// Fused activation.
@@ -135,22 +148,31 @@ pub struct DenseF32<'a> {
 }
 
 /// The kernel table: filled with the scalar references, then overridden per architecture.
+///
+/// Conv and pool kernels take `(args, oy0, y)` and write output rows `oy0..` into `y`,
+/// which holds whole rows (`y.len()` is a multiple of `ow * oc`); dense kernels take
+/// `(args, n0, y)` and write outputs `n0..n0 + y.len()` (`n0` a multiple of
+/// [`crate::format::packing::OC_BLOCK`]). Splitting the output this way is how std hosts run
+/// one op on several threads; the no_std core passes the whole output.
+///
+/// A kernel handles every packing and geometry: where its fast path doesn't apply it
+/// calls the scalar reference, so any kernel set runs any valid model.
 #[derive(Clone, Copy)]
 pub struct Kernels {
     /// Name of the kernel set (for reports and benchmarks).
     pub name: &'static str,
     /// int8 convolution.
-    pub conv2d_i8: fn(&ConvI8<'_>, &mut [i8]),
+    pub conv2d_i8: fn(&ConvI8<'_>, usize, &mut [i8]),
     /// f32 convolution.
-    pub conv2d_f32: fn(&ConvF32<'_>, &mut [f32]),
+    pub conv2d_f32: fn(&ConvF32<'_>, usize, &mut [f32]),
     /// int8 dense.
-    pub dense_i8: fn(&DenseI8<'_>, &mut [i8]),
+    pub dense_i8: fn(&DenseI8<'_>, usize, &mut [i8]),
     /// f32 dense.
-    pub dense_f32: fn(&DenseF32<'_>, &mut [f32]),
+    pub dense_f32: fn(&DenseF32<'_>, usize, &mut [f32]),
     /// int8 max pool.
-    pub maxpool_i8: fn(&Geom, &[i8], &mut [i8]),
+    pub maxpool_i8: fn(&Geom, &[i8], usize, &mut [i8]),
     /// f32 max pool.
-    pub maxpool_f32: fn(&Geom, &[f32], &mut [f32]),
+    pub maxpool_f32: fn(&Geom, &[f32], usize, &mut [f32]),
 }
 
 impl core::fmt::Debug for Kernels {
@@ -170,10 +192,29 @@ pub const SCALAR: Kernels = Kernels {
     maxpool_f32: scalar_maxpool_f32,
 };
 
-/// The best kernel set for this build and CPU. Until architecture-specific kernels land,
-/// this is the scalar reference.
+/// Every kernel set this build and CPU can run, best first (the scalar reference last).
+/// With the `std` feature the CPU is asked at run time (`is_x86_feature_detected!`);
+/// without it, only sets whose features the build enables (`cfg(target_feature)`) appear.
+pub fn available() -> impl Iterator<Item = &'static Kernels> {
+    [x86::avx512vnni(), x86::avx2()].into_iter().flatten().chain(core::iter::once(&SCALAR))
+}
+
+/// The best kernel set for this build and CPU.
 pub fn best() -> &'static Kernels {
-    &SCALAR
+    available().next().unwrap_or(&SCALAR)
+}
+
+/// The kernel set called `name` (`"scalar"`, `"avx2"`, `"avx512vnni"`), if this build and
+/// CPU can run it; `Err` names what is missing.
+pub fn by_name(name: &str) -> Result<&'static Kernels, &'static str> {
+    if let Some(k) = available().find(|k| k.name == name) {
+        return Ok(k);
+    }
+    match name {
+        "avx512vnni" => Err("this CPU (or build) lacks AVX-512 F/BW/VL/VNNI"),
+        "avx2" => Err("this CPU (or build) lacks AVX2 and FMA"),
+        _ => Err("unknown kernel set (known: scalar, avx2, avx512vnni)"),
+    }
 }
 
 /// IEEE round-half-to-even for |v| < 2^22.
@@ -239,7 +280,10 @@ pub(crate) fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod rule_tests {
     use super::*;
 
     #[test]

@@ -26,11 +26,12 @@ fn window(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize)) -> (usize, u
     (valid, total)
 }
 
-/// int8 max pool.
-pub fn scalar_maxpool_i8(g: &Geom, x: &[i8], y: &mut [i8]) {
-    for oy in 0..g.oh {
+/// int8 max pool. Writes output rows `oy0..` into `y` (whole rows).
+pub fn scalar_maxpool_i8(g: &Geom, x: &[i8], oy0: usize, y: &mut [i8]) {
+    let rows = y.len() / (g.ow * g.ic).max(1);
+    for oy in oy0..oy0 + rows {
         for ox in 0..g.ow {
-            let yrow = &mut y[(oy * g.ow + ox) * g.ic..][..g.ic];
+            let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(i8::MIN);
             window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
@@ -41,11 +42,12 @@ pub fn scalar_maxpool_i8(g: &Geom, x: &[i8], y: &mut [i8]) {
     }
 }
 
-/// f32 max pool.
-pub fn scalar_maxpool_f32(g: &Geom, x: &[f32], y: &mut [f32]) {
-    for oy in 0..g.oh {
+/// f32 max pool. Writes output rows `oy0..` into `y` (whole rows).
+pub fn scalar_maxpool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
+    let rows = y.len() / (g.ow * g.ic).max(1);
+    for oy in oy0..oy0 + rows {
         for ox in 0..g.ow {
-            let yrow = &mut y[(oy * g.ow + ox) * g.ic..][..g.ic];
+            let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(f32::NEG_INFINITY);
             window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
