@@ -143,8 +143,66 @@ pub fn load_input(path: &Path, dims: [usize; 4], pp: &Preprocess) -> Result<Vec<
         }
         return Ok(if pp.src_nchw && h * w > 1 { nchw_to_nhwc(&npy.data, c, h, w) } else { npy.data });
     }
-    let img = image::load_from_memory(&bytes).with_context(|| format!("{}: cannot decode image", path.display()))?;
+    let img = decode_image(&bytes).with_context(|| format!("{}: cannot decode image", path.display()))?;
     Ok(preprocess_image(&img, h, w, c, pp))
+}
+
+/// Most bytes one decoded image may take (the decoder refuses larger images before it
+/// allocates: a small hostile PNG can otherwise claim gigabytes).
+pub const MAX_IMAGE_ALLOC: u64 = 512 << 20;
+/// Largest image side accepted, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 1 << 15;
+
+/// Decode png/jpeg bytes, refusing images larger than [`MAX_IMAGE_SIDE`] or
+/// [`MAX_IMAGE_ALLOC`].
+pub fn decode_image(bytes: &[u8]) -> Result<image::DynamicImage> {
+    decode_image_limited(bytes, MAX_IMAGE_ALLOC)
+}
+
+/// [`decode_image`] with an explicit allocation limit in bytes.
+pub fn decode_image_limited(bytes: &[u8], max_alloc: u64) -> Result<image::DynamicImage> {
+    let mut r = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(max_alloc);
+    r.limits(limits);
+    Ok(r.decode()?)
+}
+
+/// An IDX array (the MNIST / Fashion-MNIST file format) of unsigned bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idx {
+    /// Dimensions: `[n]` for labels (magic 0x801), `[n, rows, cols]` for images (0x803).
+    pub dims: Vec<usize>,
+    /// Values, C order.
+    pub data: Vec<u8>,
+}
+
+/// Parse IDX bytes: magic `00 00 08 ndim` (unsigned bytes, 1 to 4 dimensions: 0x801 is
+/// labels, 0x803 images), `ndim` big-endian u32 dimensions, then exactly the data.
+/// (`*-ubyte.gz` files are gunzipped first by the caller.)
+pub fn parse_idx(b: &[u8]) -> Result<Idx> {
+    if b.len() < 4 || b[0] != 0 || b[1] != 0 {
+        bail!("not an IDX file (bad magic)");
+    }
+    if b[2] != 0x08 {
+        bail!("IDX element type {:#04x} is not supported (only unsigned bytes, 0x08)", b[2]);
+    }
+    let ndim = b[3] as usize;
+    if !(1..=4).contains(&ndim) {
+        bail!("IDX files with {ndim} dimensions are not supported (1 to 4)");
+    }
+    let start = 4 + 4 * ndim;
+    let head = b.get(4..start).context("IDX header is truncated")?;
+    let dims: Vec<usize> =
+        head.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).context("IDX shape overflows")?;
+    let body = &b[start..];
+    if body.len() != n {
+        bail!("IDX data has {} bytes, the shape {:?} needs {}", body.len(), dims, n);
+    }
+    Ok(Idx { dims, data: body.to_vec() })
 }
 
 /// Resize (stretch, center crop or letterbox), convert channels and normalize an image into NHWC f32.
@@ -203,6 +261,21 @@ mod tests {
         assert_eq!(n.data[5], 6.0);
         assert!(parse_npy(&b[..b.len() - 1]).is_err());
         assert!(parse_npy(b"garbage").is_err());
+    }
+
+    #[test]
+    fn idx_images_and_labels() {
+        let mut img = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+        img.extend(0..12u8);
+        let i = parse_idx(&img).expect("images");
+        assert_eq!(i.dims, vec![2, 2, 3]);
+        assert_eq!(i.data[11], 11);
+        assert!(parse_idx(&img[..img.len() - 1]).is_err());
+        let lab = [0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9];
+        assert_eq!(parse_idx(&lab).expect("labels").data, vec![7, 8, 9]);
+        assert!(parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 0]).is_err(), "float IDX");
+        assert!(parse_idx(&[0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(parse_idx(b"").is_err());
     }
 
     #[test]

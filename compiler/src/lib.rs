@@ -12,3 +12,4 @@ pub mod data;
 pub mod engines;
 pub mod aligned;
 pub mod pipeline;
+pub mod signing;

@@ -1,6 +1,8 @@
 //! Shared helpers of the cross-crate tests: the reference workloads of DESIGN.md built by
 //! the model zoo's seeded generator, exported to ONNX, re-imported and compiled.
 
+pub mod fuzz_harness;
+
 use kestrel_compiler::aligned::AlignedBuf;
 use kestrel_compiler::data::{nchw_to_nhwc, nhwc_to_nchw};
 use kestrel_compiler::ir::{Graph, Layout};

@@ -3,6 +3,7 @@
 mod compile;
 mod inspect;
 mod run;
+mod sign;
 mod verify;
 mod zoo;
 
@@ -33,6 +34,12 @@ enum Cmd {
     Verify(verify::Args),
     /// Write a reference model of the model zoo (seeded random weights) as ONNX
     Zoo(zoo::Args),
+    /// Write a new Ed25519 model-signing key pair: KEY (secret, mode 0600) and KEY.pub
+    Keygen(sign::KeygenArgs),
+    /// Sign a .kes with a secret key (appends a signature block; the key stays out of it)
+    Sign(sign::SignArgs),
+    /// Check that a .kes is signed by the holder of a public key, and valid
+    VerifySignature(sign::VerifyArgs),
 }
 
 pub fn main() -> Result<()> {
@@ -43,6 +50,9 @@ pub fn main() -> Result<()> {
         Cmd::Run(a) => run::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Zoo(a) => zoo::run(a),
+        Cmd::Keygen(a) => sign::keygen(a),
+        Cmd::Sign(a) => sign::sign(a),
+        Cmd::VerifySignature(a) => sign::verify_signature(a),
     }
 }
 

@@ -83,6 +83,34 @@ pub enum Error {
         /// op index
         index: usize,
     },
+    /// A frame of another size than the model's input was fed to it.
+    InputShape {
+        /// the model's input: height, width, channels
+        expected: [usize; 3],
+        /// the frame's height, width, channels
+        got: [usize; 3],
+    },
+    /// A trusted key is configured and the model carries no signature.
+    Unsigned,
+    /// The signature block is malformed (length, magic, algorithm, trailing bytes).
+    BadSignatureBlock {
+        /// what is wrong
+        what: &'static str,
+    },
+    /// The model was signed by a key other than the trusted one.
+    UntrustedKey {
+        /// key id in the file (first 8 bytes of the signer's public key, big endian)
+        key_id: u64,
+    },
+    /// The signature does not match the model's bytes (tampered, or forged).
+    BadSignature,
+    /// The trusted public key is not a valid Ed25519 public key.
+    BadPublicKey,
+    /// The model is signed already (the signer refuses to sign it again).
+    AlreadySigned {
+        /// key id in the file
+        key_id: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -120,6 +148,21 @@ impl fmt::Display for Error {
             Error::UnsupportedKernel { index } => {
                 write!(f, "op {index}: no kernel in this kernel set for its packing/precision")
             }
+            Error::InputShape { expected, got } => write!(
+                f,
+                "the model takes {}x{}x{} (HxWxC) input, got a {}x{}x{} frame",
+                expected[0], expected[1], expected[2], got[0], got[1], got[2]
+            ),
+            Error::Unsigned => write!(f, "model is not signed, and this runtime only loads signed models"),
+            Error::BadSignatureBlock { what } => write!(f, "invalid signature block: {what}"),
+            Error::UntrustedKey { key_id } => {
+                write!(f, "model is signed by key {key_id:016x}, which is not the trusted key")
+            }
+            Error::BadSignature => {
+                write!(f, "signature does not match the model (modified after signing, or forged)")
+            }
+            Error::BadPublicKey => write!(f, "the trusted key is not a valid Ed25519 public key"),
+            Error::AlreadySigned { key_id } => write!(f, "model is already signed (by key {key_id:016x})"),
         }
     }
 }

@@ -6,7 +6,7 @@
 //!   0  magic        b"KESTREL\0"
 //!   8  u16 version  FORMAT_VERSION
 //!   10 u16 header length (64)
-//!   12 u32 flags    (bit 0: a signature block follows `file_len`; reserved)
+//!   12 u32 flags    bit 0 (FLAG_SIGNED): a signature block follows `file_len`; others zero
 //!   16 u32 file_len total bytes covered by the checksum and the section table
 //!   20 u32 crc32    CRC-32 of bytes [64, file_len)
 //!   24 u32 section count
@@ -17,6 +17,21 @@
 //! ```
 //! All integers little endian. Every blob in WEIGHTS starts at a multiple of 64 bytes from
 //! the section start, and the section itself starts at a multiple of 64 in the file.
+//!
+//! A signed model (header flag bit 0) ends with one signature block of [`sig::LEN`] bytes
+//! right after `file_len`:
+//!
+//! ```text
+//! file_len + 0   magic      b"KESSIG\0\0"
+//!            8   u32 len    sig::LEN (88): the block's own length
+//!            12  u32 alg    1 = Ed25519 (RFC 8032, pure)
+//!            16  key id     8 bytes: the first 8 bytes of the signer's public key
+//!            24  signature  64 bytes over file bytes [0, file_len + 24): the header (flag
+//!                           set, checksum filled in), the whole body, and this block up to
+//!                           the signature
+//! ```
+//! The checksum still covers `[64, file_len)` only, so signing changes no byte of the body.
+//! The private key never enters the file; the public key is the verifier's, not the file's.
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"KESTREL\0";
@@ -36,6 +51,40 @@ pub const TENSOR_ALIGN: usize = 16;
 pub const MAX_TENSORS: usize = 1024;
 /// Marker for "no tensor" in op input slots.
 pub const NO_TENSOR: u16 = 0xFFFF;
+/// Header flag: a signature block follows `file_len`.
+pub const FLAG_SIGNED: u32 = 1;
+
+/// Header field offsets.
+pub mod header {
+    /// u32 flags.
+    pub const FLAGS: usize = 12;
+    /// u32 bytes covered by the checksum and the section table (the signature block follows).
+    pub const FILE_LEN: usize = 16;
+    /// u32 CRC-32 of bytes [64, file_len).
+    pub const CRC: usize = 20;
+}
+
+/// Signature block layout (byte offsets from `file_len`).
+pub mod sig {
+    /// Block magic.
+    pub const MAGIC: [u8; 8] = *b"KESSIG\0\0";
+    /// Length of the whole block.
+    pub const LEN: usize = 88;
+    /// u32 block length (must equal [`LEN`]).
+    pub const BLOCK_LEN: usize = 8;
+    /// u32 algorithm.
+    pub const ALG: usize = 12;
+    /// Algorithm id of Ed25519.
+    pub const ALG_ED25519: u32 = 1;
+    /// Key id: the first [`KEY_ID_LEN`] bytes of the signer's public key.
+    pub const KEY_ID: usize = 16;
+    /// Length of the key id.
+    pub const KEY_ID_LEN: usize = 8;
+    /// The 64-byte signature; everything before it in the file is signed.
+    pub const SIGNATURE: usize = 24;
+    /// Length of an Ed25519 signature.
+    pub const SIGNATURE_LEN: usize = 64;
+}
 
 /// Section kinds.
 pub mod section {

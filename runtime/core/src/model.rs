@@ -98,6 +98,20 @@ impl<'a> Model<'a> {
         crate::validate::load(bytes)
     }
 
+    /// Load a model only if it is signed by `trusted` (an Ed25519 public key, e.g. a
+    /// `const` compiled into the firmware; `kestrel keygen` prints it as Rust).
+    ///
+    /// Before anything past the header is read, the signature block must be present and
+    /// well formed, name `trusted`'s key id, and hold a valid Ed25519 signature over the
+    /// file; only then is the model validated as [`Model::load`] does. Unsigned models
+    /// ([`Error::Unsigned`]), other signers ([`Error::UntrustedKey`]) and any change to a
+    /// signed byte ([`Error::BadSignature`]) are refused.
+    #[cfg(feature = "signature")]
+    pub fn load_verified(bytes: &'a [u8], trusted: &[u8; 32]) -> Result<Model<'a>> {
+        crate::signature::verify(bytes, trusted)?;
+        crate::validate::load(bytes)
+    }
+
     /// Model metadata.
     pub fn meta(&self) -> &Meta {
         &self.meta
@@ -193,6 +207,17 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// [`Model::set_input_f32`] for a frame the caller describes as `[height, width,
+    /// channels]` (NHWC data): a frame of another size than the model's input is
+    /// [`Error::InputShape`], even when its element count happens to match.
+    pub fn set_input_frame_f32(&self, arena: &mut [u8], frame: [usize; 3], x: &[f32]) -> Result<()> {
+        let [_, h, w, c] = self.input().dims;
+        if frame != [h, w, c] {
+            return Err(Error::InputShape { expected: [h, w, c], got: frame });
+        }
+        self.set_input_f32(arena, x)
+    }
+
     /// Read the output tensor as f32 (dequantized for int8 models).
     pub fn output_f32(&self, arena: &[u8], out: &mut [f32]) -> Result<()> {
         self.tensor_f32(arena, self.meta.output, out)
@@ -242,7 +267,6 @@ impl<'a> Model<'a> {
     ) -> Result<()> {
         crate::exec::run(self, kernels, par, arena, &mut |_, _| {})
     }
-
 
     /// Run and call `observe(op_index, arena)` after every op (per-layer reports).
     pub fn run_observed(

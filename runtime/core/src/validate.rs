@@ -31,18 +31,26 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Model<'_>> {
     if version == 0 || rd_u16(bytes, 10) as usize != HEADER_LEN {
         return Err(sec_err(0, "bad header version or length"));
     }
-    if rd_u32(bytes, 12) != 0 || bytes[28..HEADER_LEN].iter().any(|&b| b != 0) {
+    let flags = rd_u32(bytes, format::header::FLAGS);
+    if flags & !format::FLAG_SIGNED != 0 || bytes[28..HEADER_LEN].iter().any(|&b| b != 0) {
         return Err(sec_err(0, "unknown header flags or non-zero reserved bytes"));
     }
-    let file_len = rd_u32(bytes, 16) as usize;
-    if bytes.len() < file_len {
-        return Err(Error::Truncated { needed: file_len, got: bytes.len() });
+    // A signed model ends with a signature block; its structure is checked here, its
+    // signature only by `Model::load_verified` (feature `signature`).
+    let sig_len = if flags & format::FLAG_SIGNED != 0 { format::sig::LEN } else { 0 };
+    let file_len = rd_u32(bytes, format::header::FILE_LEN) as usize;
+    let total = file_len.saturating_add(sig_len);
+    if bytes.len() < total {
+        return Err(Error::Truncated { needed: total, got: bytes.len() });
     }
-    if bytes.len() > file_len || file_len < HEADER_LEN {
+    if bytes.len() > total || file_len < HEADER_LEN {
         return Err(sec_err(0, "file length in header does not match the data"));
     }
-    let expected = rd_u32(bytes, 20);
-    let actual = crc32(&bytes[HEADER_LEN..]);
+    if sig_len != 0 {
+        crate::signature::check_block(&bytes[file_len..])?;
+    }
+    let expected = rd_u32(bytes, format::header::CRC);
+    let actual = crc32(&bytes[HEADER_LEN..file_len]);
     if expected != actual {
         return Err(Error::ChecksumMismatch { expected, actual });
     }

@@ -1,0 +1,159 @@
+//! The zero-copy reader, the validator and the scalar kernels on real model files, written
+//! to run under Miri (`scripts/miri.sh`) so the `unsafe` slice casts are checked: loads,
+//! inference through every scalar kernel of the int8 and f32 reference model, re-sealed
+//! corruptions and truncations, misaligned buffers. Under Miri the corruption and
+//! truncation sweeps take a sample of the offsets; natively they take all.
+
+use kestrel_runtime::format::{self, HEADER_LEN};
+use kestrel_runtime::kernels::SCALAR;
+use kestrel_runtime::{crc32, Error, Model};
+
+/// Every op kind on a 6x6x2 input (made by `tests/tests/fuzz_regressions.rs`; re-bless
+/// with `KESTREL_BLESS=1 cargo test -p kestrel-tests --test fuzz_regressions`).
+const INT8: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_all_ops.int8.kes");
+const F32: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_all_ops.f32.kes");
+/// The reference workload (too slow for Miri).
+const MNIST: &[u8] = include_bytes!("../../../tests/golden/mnist_cnn_28.int8.kes");
+
+/// Offsets the sweeps visit (tests/tests/kes_format.rs takes every one).
+const STRIDE: usize = if cfg!(miri) { 599 } else { 5 };
+
+/// A 16-byte aligned copy of `bytes` (and room for a misaligned view).
+struct Aligned {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(bytes: &[u8]) -> Aligned {
+        let mut a = Aligned::zeroed(bytes.len());
+        a.bytes_mut().copy_from_slice(bytes);
+        a
+    }
+    fn zeroed(len: usize) -> Aligned {
+        Aligned { words: vec![0u128; len.div_ceil(16) + 1], len }
+    }
+    fn bytes(&self) -> &[u8] {
+        &bytes_of(&self.words)[..self.len]
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let n = self.len;
+        &mut bytes_of_mut(&mut self.words)[..n]
+    }
+    /// The same bytes starting one byte further (misaligned).
+    fn shifted(bytes: &[u8]) -> Aligned {
+        let mut a = Aligned::zeroed(bytes.len() + 1);
+        a.bytes_mut()[1..].copy_from_slice(bytes);
+        a
+    }
+}
+
+fn bytes_of(w: &[u128]) -> &[u8] {
+    // SAFETY: u128 has no padding and every byte of it is initialized; u8 has alignment 1.
+    unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u8, w.len() * 16) }
+}
+
+fn bytes_of_mut(w: &mut [u128]) -> &mut [u8] {
+    // SAFETY: as in `bytes_of`; the unique borrow of `w` makes the byte view unique.
+    unsafe { std::slice::from_raw_parts_mut(w.as_mut_ptr() as *mut u8, w.len() * 16) }
+}
+
+/// Load, walk every accessor and run once with the scalar kernels; the output.
+fn load_and_run(bytes: &[u8]) -> Result<Vec<f32>, Error> {
+    let buf = Aligned::new(bytes);
+    let m = Model::load(buf.bytes())?;
+    for i in 0..m.n_ops() {
+        let _ = m.op(i);
+    }
+    for i in 0..m.n_tensors() {
+        let _ = m.tensor(i);
+    }
+    let _ = (m.labels().count(), m.layer_names().count(), m.weights().len());
+    let mut arena = Aligned::zeroed(m.arena_size());
+    let x: Vec<f32> = (0..m.input().len()).map(|i| (i % 17) as f32 / 17.0).collect();
+    m.set_input_f32(arena.bytes_mut(), &x)?;
+    m.run_with(&SCALAR, arena.bytes_mut())?;
+    let mut y = vec![0f32; m.output().len()];
+    m.output_f32(arena.bytes(), &mut y)?;
+    Ok(y)
+}
+
+#[test]
+fn every_op_runs_on_the_scalar_kernels() {
+    for (name, bytes, n) in [("int8", INT8, 3), ("f32", F32, 3), ("mnist", MNIST, 10)] {
+        if cfg!(miri) && name == "mnist" {
+            continue;
+        }
+        let y = load_and_run(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(y.len(), n, "{name}");
+        let sum: f32 = y.iter().sum();
+        assert!((sum - 1.0).abs() < 0.05, "{name}: softmax sums to {sum}");
+    }
+}
+
+#[test]
+fn observed_run_reads_every_tensor() {
+    let buf = Aligned::new(INT8);
+    let m = Model::load(buf.bytes()).expect("load");
+    let mut arena = Aligned::zeroed(m.arena_size());
+    m.set_input_f32(arena.bytes_mut(), &vec![0.5; m.input().len()]).expect("input");
+    let mut seen = 0;
+    m.run_observed(arena.bytes_mut(), &mut |i, a| {
+        let t = m.tensor(m.op(i).out as usize);
+        let mut v = vec![0f32; t.len()];
+        m.tensor_f32(a, m.op(i).out as usize, &mut v).expect("tensor");
+        seen += 1;
+    })
+    .expect("run");
+    assert_eq!(seen, m.n_ops());
+}
+
+/// Re-seal the checksum after a change so the structural validator has to catch it.
+fn reseal(b: &mut [u8]) {
+    let end = (u32::from_le_bytes(b[16..20].try_into().unwrap()) as usize).min(b.len());
+    let c = crc32(&b[HEADER_LEN..end.max(HEADER_LEN)]);
+    b[format::header::CRC..format::header::CRC + 4].copy_from_slice(&c.to_le_bytes());
+}
+
+#[test]
+fn resealed_corruptions_are_refused_or_run() {
+    let mut accepted = 0;
+    for i in (0..INT8.len()).step_by(STRIDE) {
+        for v in [INT8[i] ^ 0x01, INT8[i] ^ 0x80, 0xFF] {
+            if v == INT8[i] {
+                continue;
+            }
+            let mut b = INT8.to_vec();
+            b[i] = v;
+            assert!(Model::load(Aligned::new(&b).bytes()).is_err(), "byte {i} = {v:#x} accepted");
+            reseal(&mut b);
+            // Under Miri only the validator runs (the kernels run in the tests above).
+            let ok = if cfg!(miri) { Model::load(Aligned::new(&b).bytes()).is_ok() } else { load_and_run(&b).is_ok() };
+            accepted += ok as usize;
+        }
+    }
+    eprintln!("{accepted} re-sealed corruptions loaded and ran");
+}
+
+#[test]
+fn truncations_are_refused() {
+    for len in (0..INT8.len()).step_by(STRIDE) {
+        let buf = Aligned::new(&INT8[..len]);
+        let e = Model::load(buf.bytes()).expect_err("truncation accepted");
+        assert!(matches!(e, Error::Truncated { .. } | Error::BadSection { .. }), "len {len}: {e}");
+    }
+}
+
+#[test]
+fn misaligned_buffers_are_typed_errors() {
+    let shifted = Aligned::shifted(INT8);
+    let e = Model::load(&shifted.bytes()[1..]).expect_err("misaligned model");
+    assert!(matches!(e, Error::ModelMisaligned { .. }), "{e}");
+    let buf = Aligned::new(INT8);
+    let m = Model::load(buf.bytes()).expect("load");
+    let mut arena = Aligned::zeroed(m.arena_size() + 1);
+    let e = m.run_with(&SCALAR, &mut arena.bytes_mut()[1..]).expect_err("misaligned arena");
+    assert!(matches!(e, Error::ArenaMisaligned { .. }), "{e}");
+    let e = m.run_with(&SCALAR, &mut arena.bytes_mut()[..m.arena_size() - 1]).expect_err("small arena");
+    assert_eq!(e, Error::ArenaTooSmall { needed: m.arena_size(), got: m.arena_size() - 1 });
+}

@@ -1,0 +1,169 @@
+//! Every input the fuzzers (`fuzz/`, `scripts/fuzz.sh`) ever crashed, hung or ran out of
+//! memory on lives in `tests/fuzz-regressions/<target>/`, and is replayed here through the
+//! same harness the fuzz target runs (`kestrel_tests::fuzz_harness`), together with the
+//! checked-in seed corpora `fuzz/seeds/<target>/`.
+//!
+//! `KESTREL_BLESS=1 cargo test -p kestrel-tests --test fuzz_regressions` rewrites the
+//! generated seeds (signed and f32 models, small .npy, IDX and image files).
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signer, SigningKey};
+use kestrel_compiler::ir::{Graph, Layout, Node, NodeOp, Window};
+use kestrel_runtime::Activation;
+use kestrel_runtime::signature;
+use kestrel_tests::fuzz_harness;
+use kestrel_tests::*;
+
+const TARGETS: [&str; 5] = ["kes", "onnx_import", "npy", "idx", "image"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn replay(root: &Path) -> (usize, Vec<String>) {
+    let mut n = 0;
+    let mut failures = vec![];
+    for t in TARGETS {
+        for f in files(&root.join(t)) {
+            let bytes = std::fs::read(&f).expect("read input");
+            n += 1;
+            if std::panic::catch_unwind(|| fuzz_harness::run(t, &bytes)).is_err() {
+                failures.push(format!("{t}: {}", f.display()));
+            }
+        }
+    }
+    (n, failures)
+}
+
+#[test]
+fn fuzz_crashes_stay_fixed() {
+    let (n, failures) = replay(&repo().join("tests/fuzz-regressions"));
+    eprintln!("replayed {n} fuzz regression inputs");
+    assert!(failures.is_empty(), "regressed: {failures:#?}");
+}
+
+#[test]
+fn seed_corpora_pass_the_harness() {
+    if std::env::var_os("KESTREL_BLESS").is_some() {
+        bless_seeds();
+    }
+    let (n, failures) = replay(&repo().join("fuzz/seeds"));
+    assert!(n >= 20, "seed corpora missing: only {n} files under fuzz/seeds");
+    assert!(failures.is_empty(), "seeds that fail the harness: {failures:#?}");
+    // The .kes seeds (and runtime/core/tests/reader.rs, which reads them) need models of
+    // the current format: after a format change, re-bless.
+    for f in files(&repo().join("fuzz/seeds/kes")) {
+        let b = kestrel_compiler::aligned::AlignedBuf::from_bytes(&std::fs::read(&f).expect("seed"));
+        if let Err(e) = kestrel_runtime::Model::load(b.as_slice()) {
+            panic!("{} no longer loads ({e}); regenerate: KESTREL_BLESS=1 cargo test -p kestrel-tests --test fuzz_regressions", f.display());
+        }
+    }
+}
+
+/// Sign a model with the fuzz corpus' test key (secret seed `[7; 32]`).
+fn sign_with_fuzz_key(unsigned: &[u8]) -> Vec<u8> {
+    let sk = SigningKey::from_bytes(&[7; 32]);
+    let (mut out, n) = signature::prepare_signed(unsigned, &sk.verifying_key().to_bytes()).expect("prepare");
+    let s = sk.sign(&out[..n]).to_bytes();
+    signature::put_signature(&mut out, &s);
+    out
+}
+
+/// A tiny graph with every op the runtime has (conv, depthwise conv with clip, 1x1 conv,
+/// add with ReLU, concat, max and average pool, standalone leaky ReLU, flatten, dense,
+/// softmax) on a 6x6x2 input: small enough for Miri (`runtime/core/tests/reader.rs`).
+fn tiny_all_ops() -> Graph {
+    let mut n = 0u32;
+    let mut vals = |k: usize| -> Vec<f32> {
+        (0..k)
+            .map(|_| {
+                n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                ((n >> 16) % 200) as f32 / 200.0 - 0.45
+            })
+            .collect()
+    };
+    let mut g = Graph { values: vec![], nodes: vec![], input: 0, output: 0 };
+    let x = g.add_value("input", [1, 6, 6, 2], Layout::Nchw);
+    let win = |k: usize, s: usize, p: usize| Window { kernel: [k, k], strides: [s, s], pads: [p; 4], dilations: [1, 1] };
+    let node = |g: &mut Graph, name: &str, op: NodeOp, inputs: Vec<usize>, dims: [usize; 4], layout: Layout, act: Activation| {
+        let y = g.add_value(name, dims, layout);
+        g.nodes.push(Node { name: name.into(), onnx_op: name.into(), op, inputs, output: y, act });
+        y
+    };
+    let conv = |w: Vec<f32>, b: Vec<f32>, win: Window, groups: usize| NodeOp::Conv { weight: w, bias: b, win, groups };
+    let a = node(&mut g, "conv", conv(vals(4 * 2 * 9), vals(4), win(3, 1, 1), 1), vec![x], [1, 6, 6, 4], Layout::Nchw, Activation::Relu);
+    let b = node(&mut g, "depthwise", conv(vals(4 * 9), vals(4), win(3, 2, 1), 4), vec![a], [1, 3, 3, 4], Layout::Nchw, Activation::Clip(0.0, 0.6));
+    let c = node(&mut g, "pointwise", conv(vals(16), vals(4), win(1, 1, 0), 1), vec![b], [1, 3, 3, 4], Layout::Nchw, Activation::None);
+    let d = node(&mut g, "add", NodeOp::Add, vec![b, c], [1, 3, 3, 4], Layout::Nchw, Activation::Relu);
+    let e = node(&mut g, "concat", NodeOp::Concat, vec![d, b], [1, 3, 3, 8], Layout::Nchw, Activation::None);
+    let f = node(&mut g, "maxpool", NodeOp::MaxPool { win: win(2, 1, 0) }, vec![e], [1, 2, 2, 8], Layout::Nchw, Activation::None);
+    let h = node(&mut g, "avgpool", NodeOp::AvgPool { win: win(2, 1, 0), count_include_pad: false }, vec![f], [1, 1, 1, 8], Layout::Nchw, Activation::None);
+    let l = node(&mut g, "leaky", NodeOp::Act(Activation::LeakyRelu(0.1)), vec![h], [1, 1, 1, 8], Layout::Nchw, Activation::None);
+    let fl = node(&mut g, "flatten", NodeOp::Alias, vec![l], [1, 1, 1, 8], Layout::FlatChw, Activation::None);
+    let de = node(&mut g, "dense", NodeOp::Dense { weight: vals(3 * 8), bias: vals(3) }, vec![fl], [1, 1, 1, 3], Layout::FlatHwc, Activation::None);
+    g.output = node(&mut g, "softmax", NodeOp::Softmax, vec![de], [1, 1, 1, 3], Layout::FlatHwc, Activation::None);
+    g
+}
+
+fn bless_seeds() {
+    let seeds = repo().join("fuzz/seeds");
+    let w = |t: &str, name: &str, b: &[u8]| std::fs::write(seeds.join(t).join(name), b).expect("write seed");
+    // .kes: a tiny model with every op, int8 and f32.
+    let mut g = tiny_all_ops();
+    kestrel_compiler::passes::optimize(&mut g, false).expect("passes f32");
+    w("kes", "tiny_all_ops.f32.kes", compile_f32(&g).as_slice());
+    let mut g = tiny_all_ops();
+    kestrel_compiler::passes::optimize(&mut g, true).expect("passes int8");
+    let (kes, _) = compile_int8(&g, &inputs(&g, 4, 5));
+    w("kes", "tiny_all_ops.int8.kes", kes.as_slice());
+    // .kes: the golden int8 model (as tests/kes_format.rs makes it), signed with the fuzz
+    // key, and the f32 model.
+    let g = import_optimized(&reference_onnx("mnist_cnn_28"), true);
+    let golden = compile_int8(&g, &inputs(&g, 8, 3)).0.as_slice().to_vec();
+    w("kes", "mnist_cnn_28.int8.kes", &golden);
+    w("kes", "mnist_cnn_28.int8.signed.kes", &sign_with_fuzz_key(&golden));
+    let g = import_optimized(&reference_onnx("mnist_cnn_28"), false);
+    w("kes", "mnist_cnn_28.f32.kes", compile_f32(&g).as_slice());
+    // .npy: a float32 vector, float64 and format 2.0 headers.
+    w("npy", "vec_f4.npy", &kestrel_compiler::data::write_npy(&[3], &[1.0, -2.5, f32::MAX]));
+    let mut f8 = b"\x93NUMPY\x01\x00".to_vec();
+    let h = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1), }          \n";
+    f8.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    f8.extend_from_slice(h.as_bytes());
+    f8.extend(1.5f64.to_le_bytes().iter().chain(&(-0.25f64).to_le_bytes()));
+    w("npy", "mat_f8.npy", &f8);
+    let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+    let h = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n";
+    v2.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    v2.extend_from_slice(h.as_bytes());
+    v2.extend(7f32.to_le_bytes());
+    w("npy", "v2.npy", &v2);
+    // IDX: 2 images of 3x2, and 4 labels.
+    let mut img = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 2];
+    img.extend(0..12u8);
+    w("idx", "images-idx3-ubyte", &img);
+    w("idx", "labels-idx1-ubyte", &[0, 0, 8, 1, 0, 0, 0, 4, 3, 1, 4, 1]);
+    // Images, each after the harness' 3 parameter bytes (28x28 gray, 32x32 rgb letterbox).
+    let gray = image::GrayImage::from_fn(12, 9, |x, y| image::Luma([(x * 20 + y * 7) as u8]));
+    let rgb = image::RgbImage::from_fn(10, 14, |x, y| image::Rgb([(x * 25) as u8, (y * 18) as u8, 128]));
+    for (name, img, fmt, params) in [
+        ("gray.png", image::DynamicImage::ImageLuma8(gray.clone()), image::ImageFormat::Png, [27u8, 27, 0]),
+        ("rgb.png", image::DynamicImage::ImageRgb8(rgb.clone()), image::ImageFormat::Png, [31, 31, 1 | 2 << 3]),
+        ("rgb.jpg", image::DynamicImage::ImageRgb8(rgb), image::ImageFormat::Jpeg, [31, 15, 1 | 1 << 3 | 1 << 1]),
+        ("gray.jpg", image::DynamicImage::ImageLuma8(gray), image::ImageFormat::Jpeg, [7, 7, 0]),
+    ] {
+        let mut b = std::io::Cursor::new(params.to_vec());
+        b.set_position(3);
+        img.write_to(&mut b, fmt).expect("encode seed image");
+        w("image", name, &b.into_inner());
+    }
+}
