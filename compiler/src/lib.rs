@@ -13,3 +13,4 @@ pub mod engines;
 pub mod aligned;
 pub mod pipeline;
 pub mod signing;
+pub mod train;

@@ -173,6 +173,107 @@ fn vgg16_head(size: usize, head: &[(usize, Activation)], rng: &mut StdRng) -> Gr
     softmax_output(g, x)
 }
 
+// ---- Training architectures (`kestrel train` / `kestrel finetune`) ----
+
+/// Architectures `kestrel train` builds: a convolutional base from here, a classifier head
+/// from a command-line spec (see `train::head`).
+pub const TRAIN_ARCHS: [&str; 4] = ["mnist_cnn", "cifar_cnn", "fashion_cnn", "vgg16"];
+
+/// The default input size (h = w) and head of a training architecture.
+pub fn train_defaults(arch: &str) -> Option<(usize, &'static str)> {
+    Some(match arch {
+        "mnist_cnn" => (28, "flatten,dense:N"),
+        "fashion_cnn" => (28, "flatten,dense:128,relu,dropout:0.3,dense:N"),
+        "cifar_cnn" => (32, "flatten,dense:512,relu,dropout:0.5,dense:N"),
+        "vgg16" => (150, "flatten,dense:256,relu,dropout:0.5,dense:N"),
+        _ => return None,
+    })
+}
+
+/// The convolutional base of a training architecture (one of [`TRAIN_ARCHS`]) on an NCHW
+/// input `input` of `c` x `h` x `w`, with seeded weights from `rng`. Returns the graph
+/// (its output not yet set) and the base's last value; a head goes on top of it.
+pub fn train_base(arch: &str, c: usize, h: usize, w: usize, rng: &mut StdRng) -> anyhow::Result<(Graph, ValueId)> {
+    let min = match arch {
+        "vgg16" => 32,
+        "cifar_cnn" => 14,
+        _ => 10,
+    };
+    if !TRAIN_ARCHS.contains(&arch) {
+        bail!("unknown architecture '{arch}'; known: {}", TRAIN_ARCHS.join(", "));
+    }
+    if h < min || w < min {
+        bail!("{arch} needs an input of at least {min}x{min}, got {h}x{w}");
+    }
+    let (mut g, x) = new_graph(c, h, w);
+    let x = match arch {
+        "mnist_cnn" => {
+            let x = conv(&mut g, rng, "conv2d_1", x, 6, 3, 0);
+            let x = max_pool(&mut g, "max_pooling2d_1", x, 2);
+            let x = conv(&mut g, rng, "conv2d_2", x, 12, 3, 0);
+            max_pool(&mut g, "max_pooling2d_2", x, 2)
+        }
+        "cifar_cnn" => {
+            let x = conv(&mut g, rng, "conv2d_1", x, 32, 3, 1);
+            let x = conv(&mut g, rng, "conv2d_2", x, 32, 3, 0);
+            let x = max_pool(&mut g, "max_pooling2d_1", x, 2);
+            let x = conv(&mut g, rng, "conv2d_3", x, 64, 3, 1);
+            let x = conv(&mut g, rng, "conv2d_4", x, 64, 3, 0);
+            max_pool(&mut g, "max_pooling2d_2", x, 2)
+        }
+        "fashion_cnn" => {
+            let x = conv_bn_relu(&mut g, rng, 1, x, 32);
+            let x = max_pool(&mut g, "max_pooling2d_1", x, 2);
+            let x = conv_bn_relu(&mut g, rng, 2, x, 64);
+            max_pool(&mut g, "max_pooling2d_2", x, 2)
+        }
+        _ => vgg16_base(&mut g, x, rng),
+    };
+    Ok((g, x))
+}
+
+/// `conv2d_{i}` (3x3, same padding, no activation) → `batch_normalization_{i}` (Keras
+/// initial state, epsilon 1e-3) → `re_lu_{i}`.
+fn conv_bn_relu(g: &mut Graph, rng: &mut impl Rng, i: usize, x: ValueId, cout: usize) -> ValueId {
+    let x = conv(g, rng, &format!("conv2d_{i}"), x, cout, 3, 1);
+    if let Some(n) = g.nodes.last_mut() {
+        n.act = Activation::None;
+    }
+    let dims = g.values[x].dims;
+    let name = format!("batch_normalization_{i}");
+    let y = g.add_value(&name, dims, Layout::Nchw);
+    let op = NodeOp::BatchNorm { scale: vec![1.0; cout], bias: vec![0.0; cout], mean: vec![0.0; cout], var: vec![1.0; cout], eps: 1e-3 };
+    push(g, &name, "BatchNormalization", op, vec![x], y, Activation::None);
+    let name = format!("re_lu_{i}");
+    let z = g.add_value(&name, dims, Layout::Nchw);
+    push(g, &name, "Relu", NodeOp::Act(Activation::Relu), vec![y], z, Activation::None);
+    z
+}
+
+/// Head layer: Flatten of an NCHW value (channel-major).
+pub fn head_flatten(g: &mut Graph, name: &str, x: ValueId) -> ValueId {
+    flatten(g, name, x)
+}
+
+/// Head layer: GlobalAveragePooling2D (an average pool over the whole map, then flatten).
+pub fn head_gap(g: &mut Graph, name: &str, x: ValueId) -> ValueId {
+    let [_, h, w, c] = g.values[x].dims;
+    let win = Window { kernel: [h, w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+    let pooled = g.add_value(format!("{name}_pool"), [1, 1, 1, c], Layout::Nchw);
+    push(g, name, "GlobalAveragePool", NodeOp::AvgPool { win, count_include_pad: false }, vec![x], pooled, Activation::None);
+    flatten(g, &format!("{name}_flatten"), pooled)
+}
+
+/// Head layer: a dense layer of `n` outputs (He-normal weights from `rng`).
+pub fn head_dense(g: &mut Graph, rng: &mut StdRng, name: &str, x: ValueId, n: usize, act: Activation) -> ValueId {
+    dense(g, rng, name, x, n, act)
+}
+
+/// Close a head with the softmax `predictions` writing the graph output `output`.
+pub fn head_softmax(g: Graph, x: ValueId) -> Graph {
+    softmax_output(g, x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

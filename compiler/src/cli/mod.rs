@@ -1,8 +1,11 @@
 //! Command-line interface (clap).
 
 mod compile;
+mod eval;
+mod finetune;
 mod inspect;
 mod run;
+mod train;
 mod sign;
 mod verify;
 mod zoo;
@@ -50,6 +53,9 @@ pub fn main() -> Result<()> {
         Cmd::Run(a) => run::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Zoo(a) => zoo::run(a),
+        Cmd::Train(a) => train::run(a),
+        Cmd::Eval(a) => eval::run(a),
+        Cmd::Finetune(a) => finetune::run(a),
         Cmd::Keygen(a) => sign::keygen(a),
         Cmd::Sign(a) => sign::sign(a),
         Cmd::VerifySignature(a) => sign::verify_signature(a),
