@@ -43,6 +43,12 @@ enum Cmd {
     Sign(sign::SignArgs),
     /// Check that a .kes is signed by the holder of a public key, and valid
     VerifySignature(sign::VerifyArgs),
+    /// Train a zoo architecture with a classifier head on a dataset (Candle)
+    Train(train::Args),
+    /// Accuracy, per-class report and confusion matrix of a float .onnx and int8 .kes on a dataset
+    Eval(eval::Args),
+    /// Fine-tune a pretrained base (VGG16 …) with a new head: the two-stage recipe
+    Finetune(finetune::Args),
 }
 
 pub fn main() -> Result<()> {
