@@ -3,7 +3,8 @@
 #   - cargo test for the workspace (parity with ONNX Runtime and tract, ONNX conformance,
 #     .kes format, arena plan, no allocation during inference),
 #   - kestrel-runtime built for thumbv7em-none-eabihf (no_std, no default features),
-#   - kestrel-runtime's unit tests for aarch64 under qemu-aarch64.
+#   - kestrel-runtime's unit tests for aarch64 under qemu-aarch64,
+#   - Miri over the reader and scalar kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/setup.sh)"
@@ -15,6 +16,10 @@ echo "== cargo test (workspace)"
 cargo test --workspace --locked
 echo "== kestrel-runtime for thumbv7em-none-eabihf (no_std)"
 cargo build -p kestrel-runtime --no-default-features --target thumbv7em-none-eabihf --locked
+echo "== kestrel-runtime with signature checking for thumbv7em-none-eabihf (no_std)"
+cargo build -p kestrel-runtime --no-default-features --features signature --target thumbv7em-none-eabihf --locked
+echo "== Miri: the .kes reader, validator and scalar kernels (scripts/miri.sh)"
+bash scripts/miri.sh
 echo "== kestrel-runtime tests for aarch64 under qemu"
 cargo test -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
 echo "== Cortex-M4 firmware under qemu-system-arm vs the host runtime"
