@@ -166,3 +166,33 @@ fn bad_input_is_one_clear_line() {
     assert!(!d.join("out/checkpoint.safetensors").exists());
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// The shipped Fashion-MNIST model: the README's quick start (compile with the shipped
+/// calibration images, run on the shipped samples) gets every sample right, and on the
+/// first 1,000 test images int8 stays with float.
+#[test]
+fn shipped_fashion_model_compiles_runs_and_evaluates() {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fashion-mnist");
+    let d = tmp("shipped");
+    let kes = d.join("fashion.kes");
+    ok(&kestrel(&["compile", &s(&m.join("model.onnx")), "--calib", &s(&m.join("calib")), "--labels", &s(&m.join("labels.txt")), "-o", &s(&kes)]));
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(m.join("samples")).expect("samples").flatten().map(|e| e.path()).collect();
+    samples.sort();
+    assert_eq!(samples.len(), 10);
+    let mut args = vec!["run".to_string(), s(&kes), "-k".into(), "1".into(), "--json".into()];
+    args.extend(samples.iter().map(|p| s(p)));
+    let out = Command::new(env!("CARGO_BIN_EXE_kestrel")).args(&args).output().expect("run");
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).expect("json");
+    for (r, p) in v.as_array().expect("array").iter().zip(&samples) {
+        let want = p.file_stem().and_then(|f| f.to_str()).and_then(|f| f.split_once('_')).map(|(_, c)| c.replace('_', " ").replace("T-shirt-top", "T-shirt/top")).expect("name");
+        assert_eq!(r["top"][0]["label"].as_str(), Some(want.as_str()), "{}", p.display());
+    }
+    let data = Path::new("/usr/share/datasets/fashion-mnist");
+    assert!(data.is_dir(), "scripts/setup.sh installs dataset-fashion-mnist");
+    let ev = d.join("eval");
+    ok(&kestrel(&["eval", &s(&m.join("model.onnx")), &s(&kes), "--data", &s(data), "--limit", "1000", "--out", &s(&ev)]));
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(ev.join("eval.json")).expect("eval.json")).expect("json");
+    let (f, q) = (j["models"][0]["accuracy"].as_f64().expect("float"), j["models"][1]["accuracy"].as_f64().expect("int8"));
+    assert!(f >= 0.9 && (f - q).abs() <= 0.01, "float {f}, int8 {q}");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -61,7 +61,14 @@ pub fn curves_png(history: &[EpochRecord]) -> Result<Vec<u8>> {
                 .y_label_area_size(56)
                 .build_cartesian_2d(0.8f32..n + 0.2, (lo - pad)..(hi + pad))
                 .map_err(err)?;
-            chart.configure_mesh().x_desc("epoch").label_style((FONT, 14)).x_labels(10).draw().map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .label_style((FONT, 14))
+                .x_labels(history.len().clamp(2, 12))
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .draw()
+                .map_err(err)?;
             for (name, pick, color) in [("training", tr, BLUE), ("validation", va, RED)] {
                 let pts: Vec<(f32, f32)> =
                     history.iter().filter_map(|r| pick(r).map(|v| (r.epoch as f32, v))).collect();
