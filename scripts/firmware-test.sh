@@ -11,7 +11,9 @@ samples="${2:-}"
 if [ -z "$model" ]; then
   if [ -f models/fashion-mnist/model.kes ]; then model=models/fashion-mnist/model.kes; else model=models/mnist_cnn_28/model.kes; fi
 fi
-[ -n "$samples" ] || samples="$(dirname "$model")/samples"
+if [ -z "$samples" ]; then
+  samples="$(dirname "$model")/samples_npy"; [ -d "$samples" ] || samples="$(dirname "$model")/samples"
+fi
 export KESTREL_MODEL="$root/$model" KESTREL_SAMPLES="$root/$samples"
 
 cargo build -q -p kestrel-compiler --bin kestrel

@@ -2,7 +2,7 @@
 //!
 //! KESTREL_MODEL: the .kes to embed (default: the shipped Fashion-MNIST model if present,
 //! else the mnist_cnn_28 reference model). KESTREL_SAMPLES: a directory of .npy inputs in
-//! the model's source layout (default: the model folder's `samples/`).
+//! the model's source layout (default: the model folder's `samples_npy/`, else `samples/`).
 
 use std::env;
 use std::fs;
@@ -46,7 +46,10 @@ fn main() {
 
     let samples = env::var_os("KESTREL_SAMPLES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| model.parent().unwrap().join("samples"));
+        .unwrap_or_else(|| {
+            let dir = model.parent().unwrap();
+            if dir.join("samples_npy").is_dir() { dir.join("samples_npy") } else { dir.join("samples") }
+        });
     println!("cargo:rerun-if-changed={}", samples.display());
     let mut files: Vec<PathBuf> = fs::read_dir(&samples)
         .unwrap_or_else(|e| panic!("cannot read samples {}: {e}", samples.display()))

@@ -7,6 +7,7 @@ mod inspect;
 mod run;
 mod train;
 mod sign;
+mod stream;
 mod verify;
 mod zoo;
 
@@ -49,6 +50,8 @@ enum Cmd {
     Eval(eval::Args),
     /// Fine-tune a pretrained base (VGG16 …) with a new head: the two-stage recipe
     Finetune(finetune::Args),
+    /// Live classification of a camera, video/stream, folder or test pattern: smoothing, alerts, tiles, preview page
+    Stream(stream::Args),
 }
 
 pub fn main() -> Result<()> {
@@ -62,6 +65,7 @@ pub fn main() -> Result<()> {
         Cmd::Train(a) => train::run(a),
         Cmd::Eval(a) => eval::run(a),
         Cmd::Finetune(a) => finetune::run(a),
+        Cmd::Stream(a) => stream::run(a),
         Cmd::Keygen(a) => sign::keygen(a),
         Cmd::Sign(a) => sign::sign(a),
         Cmd::VerifySignature(a) => sign::verify_signature(a),
