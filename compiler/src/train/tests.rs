@@ -186,6 +186,16 @@ fn weights_from_onnx_and_safetensors_and_mismatches() {
     let rep = weights::load_into(&run.net, &weights::read_layers(&keras).expect("read"), &base, "keras").expect("loads");
     assert_eq!(rep.matched_by, "name");
     assert_eq!(state(&run)["conv2d_2.weight"], state(&donor)["conv2d_2.weight"]);
+    // A classifier top under torchvision names loads in order when the shapes fit.
+    let mut m: BTreeMap<String, Tensor> = candle_core::safetensors::load(&st, &Device::Cpu).expect("load").into_iter().filter(|(k, _)| k.starts_with("features")).collect();
+    m.insert("classifier.0.weight".into(), donor.net.var("dense_1.weight").expect("w").as_tensor().clone());
+    m.insert("classifier.0.bias".into(), donor.net.var("dense_1.bias").expect("b").as_tensor().clone());
+    let top = d.join("top.safetensors");
+    candle_core::safetensors::save(&m.into_iter().collect(), &top).expect("save");
+    let run = fresh();
+    let rep = weights::load_into(&run.net, &weights::read_layers(&top).expect("read"), &base, "top").expect("loads");
+    assert!(rep.ignored.is_empty(), "{:?}", rep.ignored);
+    assert_eq!(state(&run), state(&donor));
     // Mismatches: one missing conv, one wrongly shaped.
     let bad = d.join("bad.safetensors");
     torchvision_file(&donor, &bad, true, true);

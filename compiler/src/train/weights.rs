@@ -5,9 +5,12 @@
 //!
 //! The convolutional base must be filled completely: its layers are matched by name when
 //! the file has them all, else the file's convolutions are taken in order. Head layers are
-//! loaded only where a layer of the same name and shape exists (a classifier top such as
-//! torchvision's `classifier.*` is ignored). Anything that doesn't fit is one error listing
-//! the missing, unexpected and wrongly shaped tensors.
+//! loaded where a layer of the same name and shape exists, or, for a head that repeats the
+//! file's classifier top (VGG16 with its ImageNet top: torchvision `classifier.N`, the ONNX
+//! zoo's `vgg0_dense*`, Keras `fc1`/`fc2`/`predictions`), from the file's dense layers in
+//! order when every shape fits; otherwise the top is ignored (a new head). Anything of the
+//! base that doesn't fit is one error listing the missing, unexpected and wrongly shaped
+//! tensors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -212,6 +215,24 @@ pub fn load_into(net: &Net, src: &[SrcLayer], base: &[String], what: &str) -> Re
             if shape_of(&l).as_deref() == Some(s.shape.as_slice()) {
                 pairs.push((by_name.get_key_value(l.as_str()).map(|(k, _)| *k).unwrap_or(""), s));
             }
+        }
+    }
+    // A classifier top under other names (torchvision `classifier.N`, ONNX zoo `vgg0_dense0`,
+    // Keras `fc1`): taken in order when every head dense layer finds one of its shape.
+    let head_dense: Vec<String> = net
+        .param_layers()
+        .into_iter()
+        .filter(|l| !base.iter().any(|b| *b == l) && shape_of(l).is_some_and(|s| s.len() == 2))
+        .collect();
+    let src_dense: Vec<&SrcLayer> = src.iter().filter(|l| !l.conv).collect();
+    let named: Vec<&str> = pairs.iter().map(|(l, _)| *l).collect();
+    if !head_dense.is_empty()
+        && head_dense.iter().all(|l| !named.contains(&l.as_str()))
+        && src_dense.len() == head_dense.len()
+        && head_dense.iter().zip(&src_dense).all(|(l, s)| shape_of(l).as_deref() == Some(s.shape.as_slice()))
+    {
+        for (l, s) in head_dense.iter().zip(src_dense) {
+            pairs.push((l.as_str(), s));
         }
     }
     let mut report = LoadReport { matched_by: matched_by.into(), ..Default::default() };
