@@ -15,6 +15,12 @@ command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu)
 [ -f /usr/aarch64-linux-gnu/lib/Scrt1.o ] || need_apt+=(libc6-dev-arm64-cross)
 command -v arm-none-eabi-size >/dev/null || need_apt+=(binutils-arm-none-eabi)
+# kestrel-stream: ffmpeg decodes videos/streams; headless Chromium tests the preview page;
+# libclang builds nokhwa's V4L2 bindings (the `camera` feature).
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

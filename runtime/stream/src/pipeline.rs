@@ -418,9 +418,6 @@ pub fn run(model: &Model<'_>, opener: Opener, cfg: &Config, sinks: &mut [&mut dy
             s.event(t, e, labels);
         }
     };
-    if let Some(n) = pre.conversion_note() {
-        emit(sinks, Instant::now(), &Event::Note(n), &labels);
-    }
 
     let queue = Arc::new(FrameQueue::new(cfg.queue, !cfg.drop_frames));
     let shared = Arc::new(CaptureShared::default());
@@ -443,6 +440,9 @@ pub fn run(model: &Model<'_>, opener: Opener, cfg: &Config, sinks: &mut [&mut dy
             bail!("{e}");
         }
         Err(_) => bail!("the capture thread died while opening the source"),
+    }
+    if let Some(n) = pre.conversion_note() {
+        emit(sinks, Instant::now(), &Event::Note(n), &labels);
     }
 
     let tiles = cfg.tiles;

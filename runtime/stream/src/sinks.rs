@@ -40,6 +40,9 @@ pub trait Sink {
     fn stats(&mut self, _s: &StatsReport, _last: bool) {}
 }
 
+/// The error [`JsonLines`] stops the pipeline with when its output is closed.
+pub const OUTPUT_CLOSED: &str = "output closed";
+
 /// A frame's result as a JSON object (`top_k` best classes).
 pub fn frame_json(r: &FrameResult, labels: &[String], top_k: usize) -> serde_json::Value {
     let mut idx: Vec<usize> = (0..r.scores.len()).collect();
@@ -109,7 +112,7 @@ impl<W: Write> Sink for JsonLines<W> {
             let v = frame_json(ctx.result, ctx.labels, self.top_k);
             // A closed stdout (`| head`) ends the run quietly instead of failing it.
             if self.line(&v).is_err() {
-                return Err(anyhow::anyhow!("output closed"));
+                return Err(anyhow::anyhow!(OUTPUT_CLOSED));
             }
         }
         Ok(())
