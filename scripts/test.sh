@@ -4,7 +4,7 @@
 #     .kes format, arena plan, no allocation during inference),
 #   - kestrel-runtime built for thumbv7em-none-eabihf (no_std, no default features),
 #   - kestrel-runtime's unit tests for aarch64 under qemu-aarch64,
-#   - Miri over the reader and scalar kernels.
+#   - Miri over the reader and scalar kernels, and every fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/setup.sh)"
@@ -20,6 +20,8 @@ echo "== kestrel-runtime with signature checking for thumbv7em-none-eabihf (no_s
 cargo build -p kestrel-runtime --no-default-features --features signature --target thumbv7em-none-eabihf --locked
 echo "== Miri: the .kes reader, validator and scalar kernels (scripts/miri.sh)"
 bash scripts/miri.sh
+echo "== fuzzing: each target for a few seconds from the seeds (scripts/fuzz.sh ci)"
+bash scripts/fuzz.sh ci
 echo "== kestrel-runtime tests for aarch64 under qemu"
 cargo test -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
 echo "== Cortex-M4 firmware under qemu-system-arm vs the host runtime"
