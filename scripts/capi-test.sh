@@ -14,7 +14,7 @@ checked=0
 for dir in models/*/; do
   model="$dir/model.kes"
   [ -f "$model" ] || continue
-  inputs=$(ls "$dir"samples/*.npy "$dir"calib/*.npy 2>/dev/null || true)
+  inputs=$(ls "$dir"samples/*.npy "$dir"samples_npy/*.npy "$dir"calib/*.npy 2>/dev/null || true)
   [ -n "$inputs" ] || continue
   # shellcheck disable=SC2086
   c=$("$tmp/classify" "$model" $inputs | awk '{print $1, $2}')
