@@ -34,8 +34,9 @@ fn one() -> usize {
 impl EpochRecord {
     /// `Epoch 3/12 - 95s - 610 img/s - loss: 0.3012 - accuracy: 0.8912 - val_loss: … - lr: 1.0e-3`.
     pub fn keras_line(&self, epochs: usize) -> String {
+        let stage = if self.stage > 1 { format!(" (stage {})", self.stage) } else { String::new() };
         let mut s = format!(
-            "Epoch {}/{} - {:.0}s - {:.0} img/s - loss: {:.4} - accuracy: {:.4}",
+            "Epoch {}/{}{stage} - {:.0}s - {:.0} img/s - loss: {:.4} - accuracy: {:.4}",
             self.epoch, epochs, self.seconds, self.images_per_sec, self.loss, self.accuracy
         );
         if let (Some(l), Some(a)) = (self.val_loss, self.val_accuracy) {

@@ -222,6 +222,18 @@ impl Run {
                     progress.best_val_loss = None;
                     progress.wait = 0;
                 }
+                if self.stages.len() > 1 {
+                    let trainable = self.net.param_layers().into_iter().filter(|l| !stage.frozen.contains(l)).count();
+                    ui.line(&format!(
+                        "stage {}: {} epochs, {:?} at lr {:.1e}, {} layers with weights train{}",
+                        si + 1,
+                        stage.epochs,
+                        stage.kind,
+                        stage.lr,
+                        trainable,
+                        if stage.features { " on extracted features" } else { "" }
+                    ));
+                }
                 opt = Some(Optimizer::new(stage.kind, stage.lr, self.cfg.l2));
             }
             let o = opt.as_mut().context("optimizer")?;
