@@ -105,7 +105,7 @@ impl<W: Write> Sink for AlertLines<W> {
                 "time": (time * 1000.0).round() / 1000.0,
                 "tile": a.tile.map(|(row, col)| [row, col]),
                 "class": class_name(ctx.labels, a.class),
-                "score": (a.score * 1000.0).round() / 1000.0,
+                "score": (a.score as f64 * 1000.0).round() / 1000.0,
             });
             writeln!(self.out, "{v}")?;
             self.lines += 1;

@@ -127,7 +127,8 @@ pub fn render(frame: &Frame, r: &FrameResult, labels: &[String], heat_class: Opt
             }
         }
     }
-    let mut lines = vec![(format!("#{} {} {:.2}  {:.1} FPS", r.seq, name(r.label), r.score, fps), WHITE)];
+    let rate = if fps > 0.0 { format!("  {fps:.1} FPS") } else { String::new() };
+    let mut lines = vec![(format!("#{} {} {:.2}{rate}", r.seq, name(r.label), r.score), WHITE)];
     if !r.tiles.is_empty() {
         let class = heat_class.unwrap_or(r.label);
         lines.push((format!("HEAT: {}", name(class)), WHITE));
