@@ -30,3 +30,7 @@ for dir in models/*/; do
   echo "C API on $model: $(echo "$c" | wc -l) inputs, top-1 equal to kestrel run"
 done
 [ "$checked" -gt 0 ] || { echo "no model with .npy inputs found" >&2; exit 1; }
+# C firmware: the same library builds as a no_std static library for a Cortex-M4F.
+cargo build -q -p kestrel-capi --target thumbv7em-none-eabihf 2>&1 | grep -v "dropping unsupported crate type" || true
+test -f "$CARGO_TARGET_DIR/thumbv7em-none-eabihf/debug/libkestrel_capi.a"
+echo "C API: libkestrel_capi.a builds for thumbv7em-none-eabihf (no_std)"

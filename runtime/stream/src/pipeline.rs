@@ -3,7 +3,7 @@
 //! stall detection, reconnection with backoff and periodic reports.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -421,7 +421,7 @@ pub fn run(model: &Model<'_>, opener: Opener, cfg: &Config, sinks: &mut [&mut dy
 
     let queue = Arc::new(FrameQueue::new(cfg.queue, !cfg.drop_frames));
     let shared = Arc::new(CaptureShared::default());
-    let (ev_tx, ev_rx): (SyncSender<(Instant, Event)>, Receiver<(Instant, Event)>) = mpsc::sync_channel(1024);
+    let (ev_tx, ev_rx) = mpsc::sync_channel::<(Instant, Event)>(1024);
     let (open_tx, open_rx) = mpsc::sync_channel(1);
     let cap = Capture {
         opener,
@@ -478,11 +478,8 @@ pub fn run(model: &Model<'_>, opener: Opener, cfg: &Config, sinks: &mut [&mut dy
     };
 
     loop {
-        loop {
-            match ev_rx.try_recv() {
-                Ok((at, e)) => emit(sinks, at, &e, &labels),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok((at, e)) = ev_rx.try_recv() {
+            emit(sinks, at, &e, &labels);
         }
         if stop.load(Ordering::Relaxed) {
             reason = "stopped";

@@ -28,7 +28,7 @@ struct Rss {
 
 impl Sink for Rss {
     fn frame(&mut self, ctx: &FrameCtx<'_>) -> anyhow::Result<()> {
-        if ctx.result.index % 10_000 == 0 {
+        if ctx.result.index.is_multiple_of(10_000) {
             self.at.push((ctx.result.index, rss_kib()));
         }
         Ok(())
