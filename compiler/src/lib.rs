@@ -14,3 +14,5 @@ pub mod aligned;
 pub mod pipeline;
 pub mod signing;
 pub mod train;
+pub mod bench;
+pub mod alloc_count;

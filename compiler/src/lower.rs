@@ -81,8 +81,11 @@ fn dense_physical<T: Copy>(w: &[T], n: usize, dims: [usize; 4], layout: Layout) 
 /// Pack conv/dense weights `[oc][taps][icg]` for the kernels: BLOCKED (what every SIMD
 /// kernel reads) unless its zero padding would more than double a large blob (depthwise
 /// convs with many channels), which stays PLAIN and runs on the scalar reference.
-fn pack<T: Copy + Default>(plain: Vec<T>, b: Blocked) -> (u8, Vec<T>) {
+fn pack<T: Copy + Default>(plain: Vec<T>, b: Blocked, how: Packing) -> (u8, Vec<T>) {
     let blocked = b.elements().unwrap_or(usize::MAX);
+    if how == Packing::Plain {
+        return (packing::PLAIN, plain);
+    }
     if blocked <= 2 * plain.len() || blocked.saturating_mul(std::mem::size_of::<T>()) <= 64 << 10 {
         (packing::BLOCKED, kestrel_runtime::kernels::pack_blocked(&plain, &b))
     } else {
@@ -115,8 +118,23 @@ pub fn activation_lut(a: Activation, x: QParams, y: QParams) -> Vec<u8> {
     (-128i32..=127).map(|q| y.quantize(a.apply(x.dequantize(q as i8))) as u8).collect()
 }
 
+/// How conv/dense weights are packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// BLOCKED wherever it pays (what `lower` does).
+    Auto,
+    /// PLAIN everywhere: files as the runtime's first format version wrote them (scalar
+    /// kernels only); kept to test that such files still load and agree.
+    Plain,
+}
+
 /// Lower `g` to a `.kes`. `q` = `Some` for int8, `None` for f32.
 pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lowered> {
+    lower_with(g, q, opts, Packing::Auto)
+}
+
+/// [`lower`] with a choice of weight packing.
+pub fn lower_with(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions, how: Packing) -> Result<Lowered> {
     let int8 = q.is_some();
     let precision = if int8 { Precision::Int8 } else { Precision::F32 };
     let mut w = KesWriter::new(precision, opts.preprocess);
@@ -170,13 +188,13 @@ pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lo
                     let (sx, sy) = (qp(x).scale, qp(n.output).scale);
                     let ws = quant::weight_scales(weight, cout);
                     let wq = quant::quantize_weights(weight, &ws);
-                    let (pk, wq) = pack(ohwi(&wq, cout, cin_g, kh, kw), shape);
+                    let (pk, wq) = pack(ohwi(&wq, cout, cin_g, kh, kw), shape, how);
                     op.packing = pk;
                     op.weights = w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
                     op.bias = w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
                     op.quant = w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
                 } else {
-                    let (pk, wf) = pack(ohwi(weight, cout, cin_g, kh, kw), shape);
+                    let (pk, wf) = pack(ohwi(weight, cout, cin_g, kh, kw), shape, how);
                     op.packing = pk;
                     op.weights = w.add_f32s(&wf);
                     op.bias = w.add_f32s(bias);
@@ -193,13 +211,13 @@ pub fn lower(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions) -> Result<Lo
                     let (sx, sy) = (qp(x).scale, qp(n.output).scale);
                     let ws = quant::weight_scales(weight, nout);
                     let wq = quant::quantize_weights(weight, &ws);
-                    let (pk, wq) = pack(dense_physical(&wq, nout, xdims, layout), shape);
+                    let (pk, wq) = pack(dense_physical(&wq, nout, xdims, layout), shape, how);
                     op.packing = pk;
                     op.weights = w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
                     op.bias = w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
                     op.quant = w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
                 } else {
-                    let (pk, wf) = pack(dense_physical(weight, nout, xdims, layout), shape);
+                    let (pk, wf) = pack(dense_physical(weight, nout, xdims, layout), shape, how);
                     op.packing = pk;
                     op.weights = w.add_f32s(&wf);
                     op.bias = w.add_f32s(bias);

@@ -2,6 +2,10 @@
 
 mod cli;
 
+/// Counts heap allocations for `kestrel bench` (off, one relaxed load each, until it runs).
+#[global_allocator]
+static ALLOC: kestrel_compiler::alloc_count::Counting = kestrel_compiler::alloc_count::Counting;
+
 fn main() {
     // A bug must still surface as one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {

@@ -88,3 +88,66 @@ fn vgg16_ft_224() {
     int8_same_everywhere("vgg16_ft_224", 1);
     f32_close_everywhere("vgg16_ft_224");
 }
+
+/// Files with PLAIN weights (as the first format version wrote them) still load, run on
+/// every kernel set (their convs and dense layers take the scalar path) and give the same
+/// bytes as the BLOCKED file of the same model.
+#[test]
+fn plain_packing_still_runs_and_agrees() {
+    use kestrel_compiler::lower::{default_preprocess, lower_with, LowerOptions, Packing};
+    use kestrel_compiler::quant::calibrate::{calibrate, Method};
+    for name in ["mnist_cnn_28", "cifar_cnn_32"] {
+        let g = import_optimized(&reference_onnx(name), true);
+        let xs: Vec<Vec<f32>> = inputs(&g, 2, 3).iter().map(|x| to_nhwc(&g, x)).collect();
+        let q = calibrate(&g, &xs, Method::MinMax, &mut || {}).expect("calibrate");
+        let opts = LowerOptions { preprocess: default_preprocess(), labels: vec![] };
+        let plain = AlignedBuf::from_bytes(&lower_with(&g, Some(&q), &opts, Packing::Plain).expect("lower").bytes);
+        let blocked = AlignedBuf::from_bytes(&lower_with(&g, Some(&q), &opts, Packing::Auto).expect("lower").bytes);
+        let (mp, mb) = (Model::load(plain.as_slice()).expect("plain loads"), Model::load(blocked.as_slice()).expect("blocked loads"));
+        let packings = |m: &Model<'_>| (0..m.n_ops()).map(|i| m.op(i).packing).collect::<Vec<u8>>();
+        assert!(packings(&mp).iter().all(|&p| p == kestrel_runtime::format::packing::PLAIN));
+        assert!(packings(&mb).contains(&kestrel_runtime::format::packing::BLOCKED));
+        for x in &xs {
+            let want = run_raw(&mb, &kernels::SCALAR, &Sequential, x);
+            for k in sets() {
+                assert_eq!(run_raw(&mp, k, &Sequential, x), want, "{name}: PLAIN file on {}", k.name);
+            }
+        }
+    }
+}
+
+/// A packing this runtime has no kernel for is refused at load with a typed error, never
+/// run: flip the first conv's packing byte and re-seal the checksum.
+#[test]
+fn unknown_packing_is_refused() {
+    use kestrel_runtime::format::{self, section};
+    let g = import_optimized(&reference_onnx("mnist_cnn_28"), true);
+    let (kes, _) = compile_int8(&g, &inputs(&g, 2, 3));
+    let mut b = kes.as_slice().to_vec();
+    let n = u32::from_le_bytes(b[24..28].try_into().unwrap()) as usize;
+    let ops = (0..n)
+        .map(|i| format::HEADER_LEN + i * format::SECTION_ENTRY_LEN)
+        .find(|&e| u32::from_le_bytes(b[e..e + 4].try_into().unwrap()) == section::OPS)
+        .map(|e| u32::from_le_bytes(b[e + 4..e + 8].try_into().unwrap()) as usize)
+        .expect("ops section");
+    assert_eq!(b[ops + format::op::KIND], kestrel_runtime::OpKind::Conv2d as u8);
+    b[ops + format::op::PACKING] = 7;
+    let crc = kestrel_runtime::crc32(&b[format::HEADER_LEN..]);
+    b[20..24].copy_from_slice(&crc.to_le_bytes());
+    let buf = AlignedBuf::from_bytes(&b);
+    let e = Model::load(buf.as_slice()).expect_err("unknown packing accepted");
+    assert_eq!(e, kestrel_runtime::Error::UnsupportedKernel { index: 0 });
+}
+
+/// Asking for a kernel set this CPU can't run names what is missing instead of crashing.
+#[test]
+fn missing_kernel_set_is_named() {
+    assert!(kernels::by_name("scalar").is_ok());
+    let e = kernels::by_name("neon").expect_err("no such set");
+    assert!(e.contains("unknown kernel set"), "{e}");
+    for (name, feature) in [("avx512vnni", "AVX-512"), ("avx2", "AVX2")] {
+        if let Err(e) = kernels::by_name(name) {
+            assert!(e.contains(feature), "{name}: {e}");
+        }
+    }
+}

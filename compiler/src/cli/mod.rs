@@ -1,13 +1,14 @@
 //! Command-line interface (clap).
 
+mod bench;
 mod compile;
 mod eval;
 mod finetune;
 mod inspect;
 mod run;
-mod train;
 mod sign;
 mod stream;
+mod train;
 mod verify;
 mod zoo;
 
@@ -38,6 +39,8 @@ enum Cmd {
     Verify(verify::Args),
     /// Write a reference model of the model zoo (seeded random weights) as ONNX
     Zoo(zoo::Args),
+    /// Time kestrel int8/f32, ONNX Runtime (QDQ and float) and tract on one model, interleaved
+    Bench(bench::Args),
     /// Write a new Ed25519 model-signing key pair: KEY (secret, mode 0600) and KEY.pub
     Keygen(sign::KeygenArgs),
     /// Sign a .kes with a secret key (appends a signature block; the key stays out of it)
@@ -62,13 +65,14 @@ pub fn main() -> Result<()> {
         Cmd::Run(a) => run::run(a),
         Cmd::Verify(a) => verify::run(a),
         Cmd::Zoo(a) => zoo::run(a),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::Keygen(a) => sign::keygen(a),
+        Cmd::Sign(a) => sign::sign(a),
+        Cmd::VerifySignature(a) => sign::verify_signature(a),
         Cmd::Train(a) => train::run(a),
         Cmd::Eval(a) => eval::run(a),
         Cmd::Finetune(a) => finetune::run(a),
         Cmd::Stream(a) => stream::run(a),
-        Cmd::Keygen(a) => sign::keygen(a),
-        Cmd::Sign(a) => sign::sign(a),
-        Cmd::VerifySignature(a) => sign::verify_signature(a),
     }
 }
 

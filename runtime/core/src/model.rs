@@ -194,10 +194,7 @@ impl<'a> Model<'a> {
         let dst = self.input_bytes_mut(arena)?;
         match t.dtype {
             DType::I8 => {
-                let q = cast::i8s_mut(dst);
-                for (o, &v) in q.iter_mut().zip(x) {
-                    *o = crate::kernels::quantize_f32(v, t.scale, t.zero_point);
-                }
+                (crate::kernels::best().quantize)(x, t.scale, t.zero_point, cast::i8s_mut(dst));
             }
             DType::F32 => {
                 let d = cast::f32s_mut(dst).ok_or(Error::ArenaMisaligned { required: BUFFER_ALIGN })?;

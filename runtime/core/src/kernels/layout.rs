@@ -54,11 +54,11 @@ impl WLayout {
     }
 }
 
-/// Pack `[oc][taps][icg]` weights into [`packing::BLOCKED`] (zero padded). Used by the
-/// compiler and by the kernel tests, so both produce the exact bytes kernels read.
-#[cfg(any(test, feature = "writer"))]
-pub fn pack_blocked<T: Copy + Default>(plain: &[T], b: &Blocked) -> alloc::vec::Vec<T> {
-    let mut out = alloc::vec![T::default(); b.elements().unwrap_or(0)];
+/// Pack `[oc][taps][icg]` weights into [`packing::BLOCKED`] in `out` (exactly
+/// `b.elements()` long; padding is zeroed). The compiler and the kernel tests and
+/// benchmarks all pack through this, so they produce the bytes kernels read.
+pub fn pack_blocked_into<T: Copy + Default>(plain: &[T], b: &Blocked, out: &mut [T]) {
+    out.fill(T::default());
     let oc = b.groups * b.ocg;
     for o in 0..oc {
         for t in 0..b.taps {
@@ -67,5 +67,12 @@ pub fn pack_blocked<T: Copy + Default>(plain: &[T], b: &Blocked) -> alloc::vec::
             }
         }
     }
+}
+
+/// [`pack_blocked_into`] a new vector.
+#[cfg(any(test, feature = "writer"))]
+pub fn pack_blocked<T: Copy + Default>(plain: &[T], b: &Blocked) -> alloc::vec::Vec<T> {
+    let mut out = alloc::vec![T::default(); b.elements().unwrap_or(0)];
+    pack_blocked_into(plain, b, &mut out);
     out
 }

@@ -25,7 +25,7 @@ pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
 pub use scalar_pool::{scalar_avgpool_f32, scalar_avgpool_i8, scalar_maxpool_f32, scalar_maxpool_i8};
 #[cfg(any(test, feature = "writer"))]
 pub use layout::pack_blocked;
-pub use layout::WLayout;
+pub use layout::{pack_blocked_into, WLayout};
 
 use crate::ops::Activation;
 
@@ -173,6 +173,8 @@ pub struct Kernels {
     pub maxpool_i8: fn(&Geom, &[i8], usize, &mut [i8]),
     /// f32 max pool.
     pub maxpool_f32: fn(&Geom, &[f32], usize, &mut [f32]),
+    /// Quantize an f32 tensor to int8 ([`quantize_f32`] on every element; `(x, scale, zp, y)`).
+    pub quantize: fn(&[f32], f32, i32, &mut [i8]),
 }
 
 impl core::fmt::Debug for Kernels {
@@ -190,7 +192,15 @@ pub const SCALAR: Kernels = Kernels {
     dense_f32: scalar_dense_f32,
     maxpool_i8: scalar_maxpool_i8,
     maxpool_f32: scalar_maxpool_f32,
+    quantize: scalar_quantize,
 };
+
+/// [`quantize_f32`] over a slice (the model input's quantization).
+pub fn scalar_quantize(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = quantize_f32(v, scale, zp);
+    }
+}
 
 /// Every kernel set this build and CPU can run, best first (the scalar reference last).
 /// With the `std` feature the CPU is asked at run time (`is_x86_feature_detected!`);

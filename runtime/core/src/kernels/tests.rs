@@ -359,3 +359,53 @@ fn maxpool_matches_reference() {
         }
     }
 }
+
+#[test]
+fn quantize_matches_reference() {
+    let mut r = Rng(99);
+    for n in [0usize, 1, 7, 8, 9, 31, 784, 1000] {
+        let mut x: Vec<f32> = (0..n).map(|_| (r.f32() - 0.5) * 20.0).collect();
+        if n > 3 {
+            x[0] = f32::NAN;
+            x[1] = f32::INFINITY;
+            x[2] = 0.25; // a tie at scale 0.1: 2.5 -> 2
+        }
+        for &(scale, zp) in &[(0.1f32, 3), (0.05, -128), (1.0 / 255.0, 127), (0.5, 0)] {
+            let mut want = vec![0i8; n];
+            scalar_quantize(&x, scale, zp, &mut want);
+            for k in sets() {
+                let mut got = vec![0i8; n];
+                (k.quantize)(&x, scale, zp, &mut got);
+                same(&got, &want, format_args!("{} quantize n {n} scale {scale} zp {zp}", k.name));
+            }
+        }
+    }
+}
+
+/// First layers with few input channels (the row-merged interior path of the VNNI kernel),
+/// with and without padding, at odd sizes.
+#[test]
+fn conv2d_i8_first_layers() {
+    let mut r = Rng(11);
+    for &(hw, ic, oc, pad, s) in &[(28, 1, 6, 0, 1), (16, 2, 8, 1, 1), (20, 3, 32, 1, 1), (9, 5, 17, 1, 2), (13, 1, 12, 2, 1), (7, 6, 12, 0, 1)] {
+        let o = (hw + 2 * pad - 3) / s + 1;
+        let g = Geom { ih: hw, iw: hw, ic, oh: o, ow: o, oc, kh: 3, kw: 3, sh: s, sw: s, dh: 1, dw: 1, pt: pad, pl: pad, groups: 1 };
+        let x = r.i8s(hw * hw * ic, -128, 127);
+        let w_plain = r.i8s(oc * 9 * ic, -127, 127);
+        let w_blk = pack_blocked(&w_plain, &Blocked::conv(oc, ic, 3, 3, 1, true));
+        let bias: Vec<i32> = (0..oc).map(|_| r.range(-4000, 4000)).collect();
+        let mult = random_mults(&mut r, oc, 9 * ic);
+        let a = ConvI8 { g, x: &x, zx: r.range(-128, 127), w: &w_blk, packing: packing::BLOCKED, bias: &bias, mult: &mult, q: random_q(&mut r) };
+        let mut want = vec![0i8; o * o * oc];
+        scalar_conv2d_i8(&a, 0, &mut want);
+        for k in sets() {
+            for parts in row_parts(o, &mut r) {
+                let mut got = vec![0i8; want.len()];
+                for &(a0, a1) in &parts {
+                    (k.conv2d_i8)(&a, a0, &mut got[a0 * o * oc..a1 * o * oc]);
+                }
+                same(&got, &want, format_args!("{} conv2d_i8 {hw}x{hw}x{ic} -> {oc} pad {pad} stride {s}", k.name));
+            }
+        }
+    }
+}

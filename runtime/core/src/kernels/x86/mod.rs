@@ -18,6 +18,8 @@ mod avx2_dense_i8;
 #[cfg(target_arch = "x86_64")]
 mod avx2_maxpool;
 #[cfg(target_arch = "x86_64")]
+mod avx2_quantize;
+#[cfg(target_arch = "x86_64")]
 mod avx512_conv2d_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx512_dense_f32;
@@ -58,6 +60,7 @@ static AVX2: Kernels = Kernels {
     dense_f32: avx2_dense_f32::avx2_dense_f32,
     maxpool_i8: avx2_maxpool::avx2_maxpool_i8,
     maxpool_f32: avx2_maxpool::avx2_maxpool_f32,
+    quantize: avx2_quantize::avx2_quantize,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -69,6 +72,7 @@ static AVX512VNNI: Kernels = Kernels {
     dense_f32: avx512_dense_f32::avx512_dense_f32,
     maxpool_i8: avx2_maxpool::avx2_maxpool_i8,
     maxpool_f32: avx2_maxpool::avx2_maxpool_f32,
+    quantize: avx2_quantize::avx2_quantize,
 };
 
 #[cfg(target_arch = "x86_64")]
