@@ -12,6 +12,10 @@ fn main() {
         let msg = info.payload().downcast_ref::<&str>().map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
+        // `kestrel run ... | head`: the reader went away; stop quietly, as Unix tools do.
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("kestrel: internal error: {msg}{at} (please report it)");
     }));

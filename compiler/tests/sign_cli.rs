@@ -76,7 +76,15 @@ fn keygen_sign_verify_run() {
     assert!(out.contains("good signature"), "{out}");
     // A signed model still runs and inspects as before.
     let sample = repo().join("models/mnist_cnn_28/samples/sample_0.npy");
-    ok(&kestrel(&["run", s(&signed), s(&sample)]));
+    let plain_run = ok(&kestrel(&["run", s(&signed), s(&sample)]));
+    // `run --pubkey`: the signed model runs (same answer); the unsigned one and one signed
+    // by another key are refused before anything is run.
+    let pubkey = d.join("key.pub");
+    assert_eq!(ok(&kestrel(&["run", s(&signed), s(&sample), "--pubkey", s(&pubkey)])), plain_run);
+    fails_with(&kestrel(&["run", s(&model), s(&sample), "--pubkey", s(&pubkey)]), &["not signed"]);
+    let other = d.join("other");
+    ok(&kestrel(&["keygen", "-o", s(&other)]));
+    fails_with(&kestrel(&["run", s(&signed), s(&sample), "--pubkey", s(&d.join("other.pub"))]), &["signed by key", "other.pub"]);
     // In place (no -o).
     ok(&kestrel(&["sign", s(&model), "--key", s(&key)]));
     assert_eq!(std::fs::read(&model).unwrap(), sb, "Ed25519 signatures are deterministic");

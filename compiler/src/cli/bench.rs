@@ -54,7 +54,9 @@ pub fn run(a: Args) -> Result<()> {
     };
     let counted = kestrel_compiler::alloc_count::start();
     let allocs: Option<fn() -> u64> = if counted { Some(kestrel_compiler::alloc_count::count) } else { None };
-    let quiet = a.json;
+    // Progress only for a person watching: a script or a test reading stderr gets the
+    // error line alone.
+    let quiet = a.json || !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let r = bench::bench(&onnx, &name, &opts, allocs, &mut |m| {
         if !quiet {
             eprintln!("{m}...");

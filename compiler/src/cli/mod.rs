@@ -58,7 +58,7 @@ enum Cmd {
 }
 
 pub fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     match cli.cmd {
         Cmd::Compile(a) => compile::run(a),
         Cmd::Inspect(a) => inspect::run(a),
@@ -74,6 +74,19 @@ pub fn main() -> Result<()> {
         Cmd::Finetune(a) => finetune::run(a),
         Cmd::Stream(a) => stream::run(a),
     }
+}
+
+/// Help and version print as clap does; a usage error becomes one line on stderr (the
+/// message and what it lists, without the usage block) and exit code 2.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let msg: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    eprintln!("{} (see --help)", msg.join(" "));
+    std::process::exit(2);
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Result};
 use clap::Args as ClapArgs;
 use kestrel_compiler::aligned::AlignedBuf;
-use kestrel_runtime::Model;
+use kestrel_runtime::kernels;
+use kestrel_runtime::{Model, ThreadPool};
 
 /// Arguments of `kestrel run`.
 #[derive(ClapArgs)]
@@ -21,11 +22,34 @@ pub struct Args {
     /// Print every input's whole dequantized output vector as JSON
     #[arg(long)]
     json: bool,
+    /// Worker threads for each inference (large ops split by output rows); more than the
+    /// cores is clamped with a note
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Force a kernel set: scalar, avx2, avx512vnni, neon, neon-dotprod, dsp (default: the
+    /// best this CPU has); one this CPU lacks is refused, never run
+    #[arg(long)]
+    kernels: Option<String>,
+    /// Refuse the model unless it is signed with this public key (KEY.pub from `kestrel keygen`)
+    #[arg(long)]
+    pubkey: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let buf = super::read_kes(&a.model)?;
-    let m = Model::load(buf.as_slice()).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
+    let m = match &a.pubkey {
+        Some(k) => super::sign::load_trusted(&a.model, buf.as_slice(), k)?,
+        None => Model::load(buf.as_slice()).map_err(|e| anyhow!("{}: {e}", a.model.display()))?,
+    };
+    let (threads, clamp_note) = kestrel_compiler::bench::check_threads(a.threads)?;
+    if let Some(n) = clamp_note {
+        eprintln!("note: {n}");
+    }
+    let kset = match &a.kernels {
+        Some(n) => kernels::by_name(n).map_err(|e| anyhow!("--kernels {n}: {e}"))?,
+        None => kernels::best(),
+    };
+    let pool = ThreadPool::new(threads);
     let pp = m.meta().preprocess;
     let labels: Vec<String> = m.labels().map(String::from).collect();
     let mut arena = AlignedBuf::zeroed(m.arena_size());
@@ -37,7 +61,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         let x = kestrel_compiler::data::load_input(path, m.input().dims, &pp)?;
         m.set_input_f32(arena.as_mut_slice(), &x)?;
-        m.run(arena.as_mut_slice())?;
+        m.run_parallel(kset, &pool, arena.as_mut_slice())?;
         m.output_f32(arena.as_slice(), &mut out)?;
         if m.meta().output_nchw {
             let [_, h, w, c] = m.output().dims;

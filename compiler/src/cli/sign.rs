@@ -1,6 +1,6 @@
 //! `kestrel keygen`, `kestrel sign`, `kestrel verify-signature`: Ed25519-signed models.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use clap::Args as ClapArgs;
@@ -61,18 +61,24 @@ pub fn sign(a: SignArgs) -> Result<()> {
 }
 
 pub fn verify_signature(a: VerifyArgs) -> Result<()> {
-    let public = signing::read_public_key(&a.pubkey)?;
     let buf = super::read_kes(&a.model)?;
-    let p = a.model.display();
-    match Model::load_verified(buf.as_slice(), &public) {
-        Ok(_) => {
-            println!("{p}: good signature by key {}; model valid", signing::key_id_hex(&public));
-            Ok(())
-        }
+    load_trusted(&a.model, buf.as_slice(), &a.pubkey)?;
+    let public = signing::read_public_key(&a.pubkey)?;
+    println!("{}: good signature by key {}; model valid", a.model.display(), signing::key_id_hex(&public));
+    Ok(())
+}
+
+/// Load `bytes` (read from `model`) only if it is signed with the public key in `pubkey`:
+/// the signature is checked before anything else in the file is read.
+pub fn load_trusted<'a>(model: &Path, bytes: &'a [u8], pubkey: &Path) -> Result<Model<'a>> {
+    let public = signing::read_public_key(pubkey)?;
+    let p = model.display();
+    match Model::load_verified(bytes, &public) {
+        Ok(m) => Ok(m),
         Err(Error::Unsigned) => Err(anyhow!("{p}: not signed (sign it with `kestrel sign`)")),
         Err(Error::UntrustedKey { key_id }) => Err(anyhow!(
             "{p}: signed by key {key_id:016x}, not by {} (key {})",
-            a.pubkey.display(),
+            pubkey.display(),
             signing::key_id_hex(&public)
         )),
         Err(e) => Err(anyhow!("{p}: {e}")),
