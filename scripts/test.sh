@@ -26,6 +26,8 @@ echo "== kestrel-runtime tests for aarch64 under qemu"
 cargo test -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
 echo "== Cortex-M4 firmware under qemu-system-arm vs the host runtime"
 bash scripts/firmware-test.sh
+echo "== Cortex-M DSP kernels under qemu-system-arm vs the scalar reference"
+bash scripts/cortex-m-kernel-test.sh
 echo "== kestrel-stream with the camera feature (nokhwa/V4L2 builds; a missing camera is a clear error)"
 cargo test -p kestrel-stream --features camera --locked --test pipeline missing_camera
 echo "== C API: a C program through the static library vs kestrel run"
