@@ -8,11 +8,16 @@
 //! dilation, padding, groups and depthwise, dense layers with odd K and N, output split
 //! into row / channel parts as a thread split makes them, and PLAIN weights (the
 //! kernels' scalar fallback). No allocator: everything lives in static buffers.
+//!
+//! Each model inference is also timed with SysTick on the core clock; under QEMU that is
+//! its virtual clock, which `-icount` ties to executed instructions: a deterministic proxy
+//! for the work done, not Cortex-M cycle timing.
 
 #![no_std]
 #![no_main]
 
-use cortex_m as _;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use kestrel_runtime::format::packing::{Blocked, BLOCKED, PLAIN};
@@ -106,6 +111,12 @@ fn main() -> ! {
     };
     hprintln!("cortex-m-kernels: best kernel set '{}'", kernels::best().name);
     let mut fails = 0u32;
+    let mut syst = cortex_m::Peripherals::take().map(|p| p.SYST);
+    if let Some(st) = syst.as_mut() {
+        st.set_clock_source(SystClkSource::Core);
+        st.set_reload(0x00ff_ffff);
+        st.enable_counter();
+    }
     let (mut n, mut f) = (0u32, 0u32);
     for seed in 0..CONV_CASES {
         f += conv_case(dsp, b, seed);
@@ -121,7 +132,7 @@ fn main() -> ! {
     hprintln!("dense_i8: {} cases, {} mismatches", n, f);
     fails += f;
     for (name, kes) in [("tests/golden/mnist_cnn_28.int8.kes", &GOLDEN.0), ("models/fashion-mnist/model.kes", &FASHION.0)] {
-        fails += model_case(dsp, b, arena, name, kes);
+        fails += model_case(dsp, b, arena, name, kes, syst.as_mut());
     }
     if fails == 0 {
         hprintln!("cortex-m-kernels: all dsp kernels equal to the scalar reference");
@@ -300,7 +311,7 @@ fn dense_case(dsp: &Kernels, b: &mut Bufs, seed: u64) -> u32 {
 
 /// A whole int8 model on random inputs with the dsp set and with the scalar reference:
 /// the output bytes must be identical. Returns mismatches (a load error counts as one).
-fn model_case(dsp: &Kernels, b: &mut Bufs, arena: &mut [u8], name: &str, kes: &[u8]) -> u32 {
+fn model_case(dsp: &Kernels, b: &mut Bufs, arena: &mut [u8], name: &str, kes: &[u8], mut syst: Option<&mut SYST>) -> u32 {
     let m = match Model::load(kes) {
         Ok(m) => m,
         Err(e) => {
@@ -315,18 +326,25 @@ fn model_case(dsp: &Kernels, b: &mut Bufs, arena: &mut [u8], name: &str, kes: &[
     }
     let mut r = Rng(0x5EED_0F_CAFE);
     let mut bad = 0;
+    let mut ticks = [0u32; 2];
     for i in 0..MODEL_INPUTS {
         let x = &mut b.input[..n_in];
         for v in x.iter_mut() {
             *v = r.f32();
         }
-        let run = |k: &Kernels, arena: &mut [u8]| m.set_input_f32(arena, x).and_then(|_| m.run_with(k, arena));
-        if let Err(e) = run(dsp, arena) {
+        let mut run = |k: &Kernels, arena: &mut [u8], slot: usize| {
+            m.set_input_f32(arena, x)?;
+            let t0 = start(syst.as_deref_mut());
+            let r = m.run_with(k, arena);
+            ticks[slot] = ticks[slot].wrapping_add(t0.wrapping_sub(SYST::get_current()) & 0x00ff_ffff);
+            r
+        };
+        if let Err(e) = run(dsp, arena, 0) {
             hprintln!("MISMATCH {}: dsp run failed: {}", name, e);
             return bad + 1;
         }
         b.out[..t.size].copy_from_slice(&arena[t.offset..t.offset + t.size]);
-        if let Err(e) = run(&SCALAR, arena) {
+        if let Err(e) = run(&SCALAR, arena, 1) {
             hprintln!("MISMATCH {}: scalar run failed: {}", name, e);
             return bad + 1;
         }
@@ -336,5 +354,17 @@ fn model_case(dsp: &Kernels, b: &mut Bufs, arena: &mut [u8], name: &str, kes: &[
         }
     }
     hprintln!("model {} ({} ops): {} inputs, dsp output {} as scalar", name, m.n_ops(), MODEL_INPUTS, if bad == 0 { "identical" } else { "NOT identical" });
+    if syst.is_some() {
+        hprintln!("  SysTick per inference (virtual clock: an instruction count under -icount): dsp {}, scalar {}", ticks[0] / MODEL_INPUTS as u32, ticks[1] / MODEL_INPUTS as u32);
+    }
     bad
+}
+
+/// Restarts SysTick from its reload value (counting down) and returns that value; one
+/// inference stays below one 2^24-tick period.
+fn start(syst: Option<&mut SYST>) -> u32 {
+    if let Some(st) = syst {
+        st.clear_current();
+    }
+    SYST::get_current()
 }
