@@ -3,7 +3,7 @@
 #   - cargo test for the workspace (parity with ONNX Runtime and tract, ONNX conformance,
 #     .kes format, arena plan, no allocation during inference),
 #   - kestrel-runtime built for thumbv7em-none-eabihf (no_std, no default features),
-#   - kestrel-runtime's unit tests for aarch64 under qemu-aarch64,
+#   - kestrel-runtime's tests for aarch64 under qemu-aarch64 (with and without the dot product),
 #   - Miri over the reader and scalar kernels, and every fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +22,12 @@ echo "== Miri: the .kes reader, validator and scalar kernels (scripts/miri.sh)"
 bash scripts/miri.sh
 echo "== fuzzing: each target for a few seconds from the seeds (scripts/fuzz.sh ci)"
 bash scripts/fuzz.sh ci
-echo "== kestrel-runtime tests for aarch64 under qemu"
-cargo test -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
+echo "== kestrel-runtime tests for aarch64 under qemu: a CPU with the dot product (-cpu max), then NEON only (Cortex-A72)"
+cargo build -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max" KESTREL_EXPECT_KERNELS=neon-dotprod,neon,scalar \
+    cargo test -p kestrel-runtime --features std --target aarch64-unknown-linux-gnu --locked
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu cortex-a72" KESTREL_EXPECT_KERNELS=neon,scalar \
+    cargo test -p kestrel-runtime --features std --target aarch64-unknown-linux-gnu --locked
 echo "== Cortex-M4 firmware under qemu-system-arm vs the host runtime"
 bash scripts/firmware-test.sh
 echo "== Cortex-M DSP kernels under qemu-system-arm vs the scalar reference"

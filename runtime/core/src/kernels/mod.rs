@@ -12,6 +12,7 @@
 //! the int8 range narrowed by a fused ReLU/Clip. Rounding is IEEE round-half-to-even via
 //! `(v + 1.5·2^23) − 1.5·2^23`, exact for |v| < 2^22 (guaranteed by the clamp).
 
+pub mod aarch64;
 pub mod cortexm;
 mod elementwise;
 mod layout;
@@ -207,7 +208,7 @@ pub fn scalar_quantize(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {
 /// With the `std` feature the CPU is asked at run time (`is_x86_feature_detected!`);
 /// without it, only sets whose features the build enables (`cfg(target_feature)`) appear.
 pub fn available() -> impl Iterator<Item = &'static Kernels> {
-    [x86::avx512vnni(), x86::avx2(), cortexm::dsp()].into_iter().flatten().chain(core::iter::once(&SCALAR))
+    [x86::avx512vnni(), x86::avx2(), aarch64::neon_dotprod(), aarch64::neon(), cortexm::dsp()].into_iter().flatten().chain(core::iter::once(&SCALAR))
 }
 
 /// The best kernel set for this build and CPU.
@@ -224,8 +225,10 @@ pub fn by_name(name: &str) -> Result<&'static Kernels, &'static str> {
     match name {
         "avx512vnni" => Err("this CPU (or build) lacks AVX-512 F/BW/VL/VNNI"),
         "avx2" => Err("this CPU (or build) lacks AVX2 and FMA"),
+        "neon-dotprod" => Err("this CPU (or build) lacks the Armv8.2 dot product (aarch64 dotprod)"),
+        "neon" => Err("this build does not target aarch64 with NEON"),
         "dsp" => Err("this build does not target an Armv7E-M core (Cortex-M4/M7, thumbv7em)"),
-        _ => Err("unknown kernel set (known: scalar, avx2, avx512vnni)"),
+        _ => Err("unknown kernel set (known: scalar, avx2, avx512vnni, neon, neon-dotprod, dsp)"),
     }
 }
 

@@ -61,6 +61,13 @@ fn sets() -> Vec<&'static Kernels> {
             assert!(x86::avx2().is_some(), "AVX2 CPU but no avx2 kernel set");
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(aarch64::neon().is_some(), "aarch64 build but no neon kernel set");
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            assert!(aarch64::neon_dotprod().is_some(), "dotprod CPU but no neon-dotprod kernel set");
+        }
+    }
     available().collect()
 }
 
@@ -407,5 +414,26 @@ fn conv2d_i8_first_layers() {
                 same(&got, &want, format_args!("{} conv2d_i8 {hw}x{hw}x{ic} -> {oc} pad {pad} stride {s}", k.name));
             }
         }
+    }
+}
+
+/// The kernel sets this CPU offers, best first, as `KESTREL_EXPECT_KERNELS` names them
+/// (comma separated; CI sets it per emulated CPU): every listed set is there, in that order,
+/// and no unlisted CPU-detected set (x86, aarch64) is, so a set that silently disappears
+/// (a detection or `cfg` slip) fails instead of leaving its kernels untested. Sets that
+/// don't depend on the host CPU (the Cortex-M `dsp` set's portable test build) may
+/// appear in between unlisted.
+#[test]
+fn expected_kernel_sets_present() {
+    const DETECTED: [&str; 4] = ["avx512vnni", "avx2", "neon-dotprod", "neon"];
+    let names: Vec<&str> = available().map(|k| k.name).collect();
+    if let Ok(want) = std::env::var("KESTREL_EXPECT_KERNELS") {
+        let want: Vec<&str> = want.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let got: Vec<&str> = names.iter().copied().filter(|n| want.contains(n) || DETECTED.contains(n)).collect();
+        assert_eq!(got, want, "kernel sets available on this CPU (all: {names:?}) vs KESTREL_EXPECT_KERNELS");
+    }
+    assert_eq!(names.last(), Some(&"scalar"));
+    for n in &names {
+        assert_eq!(by_name(n).map(|k| k.name), Ok(*n));
     }
 }
