@@ -5,7 +5,9 @@
 #   runtime/core/tests/reader.rs   tiny models of every op kind (int8 and f32) loaded and
 #                                  run on the scalar kernels, corruptions, truncations,
 #                                  misaligned model and arena
-#   the runtime's unit tests of the scalar helpers (CRC, rounding, requantization)
+#   the runtime's unit tests of the scalar helpers (CRC, rounding, requantization), and
+#   the Cortex-M dsp kernels on fixed shapes (their raw-pointer reads; on the host they run
+#   with portable models of the DSP instructions)
 # SIMD kernels are not run: under Miri the CPU reports no SIMD features, so dispatch picks
 # the scalar set.
 set -euo pipefail
@@ -16,4 +18,4 @@ rustup component list --toolchain nightly --installed | grep -q '^miri' \
   || rustup component add miri rust-src --toolchain nightly
 cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup
 cargo +nightly miri test -p kestrel-runtime --test reader
-cargo +nightly miri test -p kestrel-runtime --lib -- crc32 round_half_even requantize
+cargo +nightly miri test -p kestrel-runtime --lib -- crc32 round_half_even requantize cortexm

@@ -44,3 +44,6 @@ static DSP: Kernels = Kernels {
     maxpool_f32: super::scalar_maxpool_f32,
     quantize: super::scalar_quantize,
 };
+
+#[cfg(test)]
+mod tests;

@@ -32,12 +32,11 @@ pub(super) unsafe fn quad(x: *const i8, n: usize, nzx: u32, w: *const i8, acc: &
         let xw = unsafe { (xp as *const u32).read_unaligned() };
         // SAFETY: this is row j < n / 4, which has 16 readable bytes (caller's contract).
         unsafe { step(sxtab16(nzx, xw), sxtab16_ror8(nzx, xw), wr, &mut s) };
-        // SAFETY: at most one group / row past the last one read (one past the end of the
-        // readable range at worst, never dereferenced).
-        unsafe {
-            xp = xp.add(4);
-            wr = wr.add(64);
-        }
+        // SAFETY: ends at `x_end`, at most one past the `n` readable bytes.
+        xp = unsafe { xp.add(4) };
+        // The next row; past the last row this may leave the weight slice (the column
+        // offset of `w`), so the address is only computed, never dereferenced.
+        wr = wr.wrapping_add(64);
     }
     let rem = n % 4;
     if rem != 0 {
