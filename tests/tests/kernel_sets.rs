@@ -143,9 +143,9 @@ fn unknown_packing_is_refused() {
 #[test]
 fn missing_kernel_set_is_named() {
     assert!(kernels::by_name("scalar").is_ok());
-    let e = kernels::by_name("neon").expect_err("no such set");
+    let e = kernels::by_name("sse9").expect_err("no such set");
     assert!(e.contains("unknown kernel set"), "{e}");
-    for (name, feature) in [("avx512vnni", "AVX-512"), ("avx2", "AVX2")] {
+    for (name, feature) in [("avx512vnni", "AVX-512"), ("avx2", "AVX2"), ("neon", "NEON"), ("neon-dotprod", "dot product")] {
         if let Err(e) = kernels::by_name(name) {
             assert!(e.contains(feature), "{name}: {e}");
         }

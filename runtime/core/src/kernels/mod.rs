@@ -216,7 +216,8 @@ pub fn best() -> &'static Kernels {
     available().next().unwrap_or(&SCALAR)
 }
 
-/// The kernel set called `name` (`"scalar"`, `"avx2"`, `"avx512vnni"`), if this build and
+/// The kernel set called `name` (`"scalar"`, `"avx2"`, `"avx512vnni"`, `"neon"`,
+/// `"neon-dotprod"`, `"dsp"`), if this build and
 /// CPU can run it; `Err` names what is missing.
 pub fn by_name(name: &str) -> Result<&'static Kernels, &'static str> {
     if let Some(k) = available().find(|k| k.name == name) {
