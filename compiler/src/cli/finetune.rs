@@ -74,6 +74,10 @@ pub struct Args {
     /// Accept images of mixed color modes
     #[arg(long)]
     convert_modes: bool,
+    /// Loss: auto (binary cross-entropy with a sigmoid head for two classes; categorical
+    /// otherwise), categorical, binary
+    #[arg(long, default_value = "auto")]
+    loss: String,
     /// Run directory (must not exist)
     #[arg(long, required_unless_present = "resume")]
     out: Option<PathBuf>,
@@ -121,6 +125,7 @@ pub fn run(a: Args) -> Result<()> {
                 validation_split: a.validation_split,
                 early_stopping: None,
                 convert_modes: a.convert_modes,
+                loss: a.loss.clone(),
                 finetune: Some(FinetuneConfig {
                     weights: a.weights.clone().unwrap_or_default(),
                     stage2_epochs: a.stage2_epochs,

@@ -71,6 +71,10 @@ pub struct Args {
     /// Accept images of mixed color modes (each converted to the model's channels)
     #[arg(long)]
     convert_modes: bool,
+    /// Loss: auto (binary cross-entropy with a sigmoid head for two classes, as the course
+    /// does; categorical otherwise), categorical, binary
+    #[arg(long, default_value = "auto")]
+    loss: String,
     /// Run directory (must not exist)
     #[arg(long, required_unless_present = "resume")]
     out: Option<PathBuf>,
@@ -198,6 +202,7 @@ pub fn run(a: Args) -> Result<()> {
                 validation_split: a.validation_split,
                 early_stopping: a.early_stopping,
                 convert_modes: a.convert_modes,
+                loss: a.loss.clone(),
                 finetune: None,
             };
             (cfg, out)
@@ -236,4 +241,9 @@ pub fn print_header(run: &Run, device: &candle_core::Device, ui: &mut dyn Ui) {
         ui.line(&format!("warning: no training images for class(es) {}", empty.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
     }
     ui.line(&format!("model: {} + {} ({} parameters, {} MACs per image)", run.cfg.arch, run.cfg.head, params, g.macs()));
+    ui.line(match &run.net.binary {
+        Some(l) => format!("loss: binary cross-entropy on one sigmoid output ({l}); exported as the equivalent two-class softmax"),
+        None => "loss: categorical cross-entropy (softmax)".to_string(),
+    }
+    .as_str());
 }

@@ -44,6 +44,10 @@ pub struct RunConfig {
     pub early_stopping: Option<usize>,
     /// Accept mixed color modes.
     pub convert_modes: bool,
+    /// Loss: `auto` (binary for two classes, else categorical), `categorical`, `binary`.
+    /// Runs saved before this setting existed trained categorically.
+    #[serde(default = "categorical")]
+    pub loss: String,
     /// Fine-tuning settings (`kestrel finetune`).
     pub finetune: Option<FinetuneConfig>,
 }
@@ -61,6 +65,23 @@ pub struct FinetuneConfig {
     pub stage2_lr: f64,
     /// Stage 1 trains the head on features the frozen base computed once.
     pub extract_features: bool,
+}
+
+fn categorical() -> String {
+    "categorical".into()
+}
+
+impl RunConfig {
+    /// Whether the run trains a binary sigmoid head (binary cross-entropy) for `classes`.
+    pub fn binary(&self, classes: usize) -> anyhow::Result<bool> {
+        match self.loss.as_str() {
+            "auto" => Ok(classes == 2),
+            "categorical" => Ok(false),
+            "binary" if classes == 2 => Ok(true),
+            "binary" => anyhow::bail!("--loss binary needs exactly two classes; the data has {classes}"),
+            other => anyhow::bail!("--loss {other}: use auto, categorical or binary"),
+        }
+    }
 }
 
 impl RunConfig {

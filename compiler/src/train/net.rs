@@ -44,6 +44,8 @@ pub struct Net {
     pub frozen: BTreeSet<String>,
     /// Values followed by dropout of the given rate in training mode.
     pub dropout: Vec<(ValueId, f32)>,
+    /// The closing dense layer when it is a binary sigmoid head ([`Net::make_binary`]).
+    pub binary: Option<String>,
 }
 
 /// The value the loss reads: the input of a closing softmax, else the graph output.
@@ -170,7 +172,36 @@ impl Net {
                 }
             }
         }
-        Ok(Net { graph, device: device.clone(), vars, buffers, frozen: BTreeSet::new(), dropout: Vec::new() })
+        Ok(Net { graph, device: device.clone(), vars, buffers, frozen: BTreeSet::new(), dropout: Vec::new(), binary: None })
+    }
+
+    /// Make the closing dense layer (two outputs, before the softmax) a binary sigmoid head,
+    /// as Keras' `Dense(1, activation="sigmoid")` with `binary_crossentropy`: one logit
+    /// `z = w·x + b` is trained. Its logits are `[0, z]`, so the softmax gives exactly
+    /// `[1 − σ(z), σ(z)]` and softmax cross-entropy equals binary cross-entropy on `z`. The
+    /// exported graph keeps a two-output dense (rows `0` and `w`, biases `0` and `b`) and the
+    /// softmax: the same probabilities, with a score per class for every runtime.
+    pub fn make_binary(&mut self) -> Result<()> {
+        let g = &self.graph;
+        let last = g.producer(logits_value(g)).map(|p| &g.nodes[p]);
+        let Some(n) = last.filter(|n| matches!(n.op, NodeOp::Dense { .. }) && n.act == Activation::None) else {
+            bail!("a binary (sigmoid) head needs the model to end in a dense layer and a softmax");
+        };
+        let name = n.name.clone();
+        let (w, b) = (self.var(&format!("{name}.weight"))?, self.var(&format!("{name}.bias"))?);
+        if b.dim(0)? != 2 {
+            bail!("a binary (sigmoid) head needs two classes; the last dense layer has {} outputs", b.dim(0)?);
+        }
+        // Start from the same logits difference the two-output initialization had.
+        let (w, b) = (w.as_tensor(), b.as_tensor());
+        let w1 = w.get(1)?.sub(&w.get(0)?)?.unsqueeze(0)?;
+        let b1 = b.narrow(0, 1, 1)?.sub(&b.narrow(0, 0, 1)?)?;
+        let mut data = self.vars.data().lock().map_err(|_| anyhow::anyhow!("poisoned var map"))?;
+        data.insert(format!("{name}.weight"), Var::from_tensor(&w1)?);
+        data.insert(format!("{name}.bias"), Var::from_tensor(&b1)?);
+        drop(data);
+        self.binary = Some(name);
+        Ok(())
     }
 
     /// A parameter by name.
@@ -270,7 +301,12 @@ impl Net {
                     Layout::Nhwc => x.permute((0, 2, 3, 1))?.flatten_from(1)?,
                     _ => x.clone(),
                 };
-                x.matmul(&w.t()?)?.broadcast_add(&b)?
+                let y = x.matmul(&w.t()?)?.broadcast_add(&b)?;
+                if self.binary.as_deref() == Some(n.name.as_str()) {
+                    Tensor::cat(&[y.zeros_like()?, y], 1)?
+                } else {
+                    y
+                }
             }
             NodeOp::BatchNorm { eps, .. } => self.batch_norm(n, x, *eps as f64, train)?,
             NodeOp::MaxPool { win } => {
@@ -354,6 +390,11 @@ impl Net {
                 NodeOp::Conv { weight, bias, .. } | NodeOp::Dense { weight, bias } => {
                     *weight = get(format!("{name}.weight"))?;
                     *bias = get(format!("{name}.bias"))?;
+                    if self.binary.as_deref() == Some(name.as_str()) {
+                        // The sigmoid head as its two-output equivalent (see make_binary).
+                        weight.splice(0..0, std::iter::repeat_n(0.0, weight.len()));
+                        bias.insert(0, 0.0);
+                    }
                 }
                 NodeOp::BatchNorm { scale, bias, mean, var, .. } => {
                     *scale = get(format!("{name}.weight"))?;

@@ -38,6 +38,7 @@ fn config(data: &Path, arch: &str, head: &str, input: [usize; 3], epochs: usize)
         validation_split: 0.0,
         early_stopping: None,
         convert_modes: false,
+        loss: "auto".into(),
         finetune: None,
     }
 }
@@ -62,6 +63,51 @@ fn loss_goes_down_and_a_tiny_set_is_memorised() {
     }
     let labels = std::fs::read_to_string(d.join("run/labels.txt")).expect("labels");
     assert_eq!(labels.lines().collect::<Vec<_>>(), ["bar_h", "bar_v", "diagonal", "square"]);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn two_classes_train_a_sigmoid_head_with_binary_cross_entropy() {
+    let d = tmp("binary");
+    synth::write_folder(&d.join("data"), 2, &[("train", 8), ("valid", 3)], 16, false, 5).expect("data");
+    let cfg = config(&d.join("data"), "mnist_cnn", "flatten,dense:16,relu,dense:N", [1, 16, 16], 25);
+    let mut run = Run::new(cfg.clone(), &d.join("run"), &Device::Cpu).expect("run");
+    let head = run.net.binary.clone().expect("two classes: a binary head");
+    assert_eq!(run.net.var(&format!("{head}.weight")).expect("w").dims()[0], 1, "one sigmoid output");
+    // The loss is binary cross-entropy on the logit z: -[y log σ(z) + (1-y) log(1-σ(z))].
+    let x = Tensor::rand(0f32, 1.0, (4, 1, 16, 16), &Device::Cpu).expect("x");
+    let mut rng = rand::SeedableRng::seed_from_u64(1);
+    let logits = run.net.forward(&x, false, &mut rng).expect("forward");
+    let z: Vec<f32> = logits.narrow(1, 1, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert!(logits.narrow(1, 0, 1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == 0.0));
+    let y = [0u32, 1, 1, 0];
+    let (loss, _) = super::net::loss_and_correct(&logits, &Tensor::new(&y, &Device::Cpu).unwrap()).expect("loss");
+    let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
+    let bce: f32 = z.iter().zip(y).map(|(&z, y)| if y == 1 { -sig(z).ln() } else { -(1.0 - sig(z)).ln() }).sum::<f32>() / 4.0;
+    assert!((loss.to_scalar::<f32>().unwrap() - bce).abs() < 1e-5, "{} vs {bce}", loss.to_scalar::<f32>().unwrap());
+    let p = run.train(&mut Quiet).expect("trains");
+    assert!(p.history.last().unwrap().accuracy >= 0.9, "{:?}", p.history.last());
+    // The export: a two-output dense + softmax giving [1 - σ(z), σ(z)], for kestrel compile.
+    let g = crate::onnx::import::import_onnx(&std::fs::read(d.join("run/model.onnx")).unwrap()).expect("model.onnx");
+    assert_eq!(g.values[g.output].onnx_shape(), [1, 2]);
+    let logits = run.net.forward(&x, false, &mut rng).expect("forward");
+    let z: Vec<f32> = logits.narrow(1, 1, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let onnx = std::fs::read(d.join("run/model.onnx")).unwrap();
+    let tract = crate::engines::TractModel::new(&onnx, &[1, 1, 16, 16]).expect("tract");
+    for (i, &zi) in z.iter().enumerate() {
+        let xi: Vec<f32> = x.get(i).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let out = tract.run(&[1, 1, 16, 16], &xi).expect("run");
+        assert!((out[1] - sig(zi)).abs() < 1e-5 && (out[0] - (1.0 - sig(zi))).abs() < 1e-5, "{out:?} vs σ({zi})");
+    }
+    // categorical keeps the softmax over two outputs; binary needs two classes.
+    let mut c = cfg.clone();
+    c.loss = "categorical".into();
+    assert!(Run::new(c, &d.join("c"), &Device::Cpu).expect("run").net.binary.is_none());
+    synth::write_folder(&d.join("three"), 3, &[("train", 2)], 16, false, 5).expect("data");
+    let mut c = config(&d.join("three"), "mnist_cnn", "flatten,dense:N", [1, 16, 16], 1);
+    c.loss = "binary".into();
+    let e = Run::new(c, &d.join("b"), &Device::Cpu).err().expect("binary with 3 classes fails");
+    assert!(format!("{e:#}").contains("exactly two classes"), "{e:#}");
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -188,8 +234,12 @@ fn weights_from_onnx_and_safetensors_and_mismatches() {
     assert_eq!(state(&run)["conv2d_2.weight"], state(&donor)["conv2d_2.weight"]);
     // A classifier top under torchvision names loads in order when the shapes fit.
     let mut m: BTreeMap<String, Tensor> = candle_core::safetensors::load(&st, &Device::Cpu).expect("load").into_iter().filter(|(k, _)| k.starts_with("features")).collect();
-    m.insert("classifier.0.weight".into(), donor.net.var("dense_1.weight").expect("w").as_tensor().clone());
-    m.insert("classifier.0.bias".into(), donor.net.var("dense_1.bias").expect("b").as_tensor().clone());
+    // (Two classes: the donor's sigmoid head, as the two-output dense it exports to.)
+    let dg = donor.net.to_graph().expect("graph");
+    let Some(crate::ir::NodeOp::Dense { weight, bias }) = dg.nodes.iter().find(|n| n.name == "dense_1").map(|n| n.op.clone()) else { panic!("dense_1") };
+    let k = weight.len() / 2;
+    m.insert("classifier.0.weight".into(), Tensor::from_vec(weight, (2, k), &Device::Cpu).expect("w"));
+    m.insert("classifier.0.bias".into(), Tensor::from_vec(bias, 2, &Device::Cpu).expect("b"));
     let top = d.join("top.safetensors");
     candle_core::safetensors::save(&m.into_iter().collect(), &top).expect("save");
     let run = fresh();

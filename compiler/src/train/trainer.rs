@@ -158,6 +158,9 @@ impl Run {
         check_batch_memory(&built.graph, cfg.batch_size)?;
         let mut net = Net::new(built.graph.clone(), device)?;
         net.dropout = built.dropout.clone();
+        if cfg.binary(ds.classes.len())? {
+            net.make_binary()?;
+        }
         let rescale = aug.rescale.take().unwrap_or(cfg.rescale);
         let shape = Shape { c, h, w, rescale };
         let kind = Kind::parse(&cfg.optimizer, cfg.momentum)?;

@@ -154,7 +154,16 @@ fn read_safetensors(path: &Path) -> Result<Vec<SrcLayer>> {
 /// Fill `base` (layer names of the network's convolutional base, in graph order) and any
 /// head layer of the same name and shape from `src`.
 pub fn load_into(net: &Net, src: &[SrcLayer], base: &[String], what: &str) -> Result<LoadReport> {
-    let shape_of = |layer: &str| -> Option<Vec<usize>> { net.var(&format!("{layer}.weight")).ok().map(|v| v.dims().to_vec()) };
+    // A binary sigmoid head holds one row; it takes a two-output dense as its equivalent
+    // (row 1 − row 0, bias 1 − bias 0: the same softmax probabilities).
+    let binary = |layer: &str| net.binary.as_deref() == Some(layer);
+    let shape_of = |layer: &str| -> Option<Vec<usize>> {
+        let mut s = net.var(&format!("{layer}.weight")).ok().map(|v| v.dims().to_vec())?;
+        if binary(layer) {
+            s[0] = 2;
+        }
+        Some(s)
+    };
     let base: Vec<&String> = base.iter().filter(|l| shape_of(l).is_some()).collect();
     let by_name: BTreeMap<&str, &SrcLayer> = src.iter().map(|l| (l.name.as_str(), l)).collect();
     let all_named = base.iter().all(|l| by_name.contains_key(l.as_str()));
@@ -239,11 +248,17 @@ pub fn load_into(net: &Net, src: &[SrcLayer], base: &[String], what: &str) -> Re
     for (l, s) in &pairs {
         let w = net.var(&format!("{l}.weight"))?;
         let b = net.var(&format!("{l}.bias"))?;
-        if b.dims() != [s.bias.len()] {
+        let (wv, bv) = if binary(l) && s.bias.len() == 2 {
+            let k = s.weight.len() / 2;
+            ((0..k).map(|i| s.weight[k + i] - s.weight[i]).collect(), vec![s.bias[1] - s.bias[0]])
+        } else {
+            (s.weight.clone(), s.bias.clone())
+        };
+        if b.dims() != [bv.len()] {
             bail!("the weights in {what} don't fit the model: wrong shape: bias of {} ({} values, model {l}.bias {:?})", s.file_name, s.bias.len(), b.dims());
         }
-        w.set(&Tensor::from_vec(s.weight.clone(), w.dims(), &net.device)?)?;
-        b.set(&Tensor::from_vec(s.bias.clone(), b.dims(), &net.device)?)?;
+        w.set(&Tensor::from_vec(wv, w.dims(), &net.device)?)?;
+        b.set(&Tensor::from_vec(bv, b.dims(), &net.device)?)?;
         report.loaded.push((l.to_string(), s.file_name.clone()));
         if let Some(i) = src.iter().position(|x| std::ptr::eq(x, *s)) {
             used[i] = true;
