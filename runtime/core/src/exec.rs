@@ -29,6 +29,27 @@ fn split_work(par: &dyn Parallel, y: &mut [u8], units: usize, unit_bytes: usize,
     par.for_chunks(y, per * unit_bytes, &|i, c| f(i * per, c));
 }
 
+/// Work of op `i`: `(macs, work)` — multiply-accumulates of a conv or dense, and of every
+/// op the elementary operations it performs (window taps for pools, elements otherwise).
+/// Fixed by the validated shapes: no op's work depends on the data it reads.
+pub(crate) fn op_work(m: &Model<'_>, i: usize) -> (u64, u64) {
+    let op = m.op(i);
+    let (x, y) = (m.tensor(op.in0 as usize), m.tensor(op.out as usize));
+    let g = geom(&op, &x, &y);
+    match op.op_kind() {
+        Some(OpKind::Conv2d) => {
+            let n = macs(&[g.oh, g.ow, g.oc, g.kh, g.kw, g.ic / g.groups.max(1)]);
+            (n, n)
+        }
+        Some(OpKind::Dense) => {
+            let n = macs(&[y.len(), x.len()]);
+            (n, n)
+        }
+        Some(OpKind::MaxPool | OpKind::AvgPool) => (0, macs(&[g.oh, g.ow, g.oc, g.kh, g.kw])),
+        _ => (0, macs(&[y.len(), 2])),
+    }
+}
+
 type Range = (usize, usize);
 
 /// Split the arena into the output range (mutable) and up to two input ranges (shared).

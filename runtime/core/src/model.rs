@@ -243,6 +243,19 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// Multiply-accumulates of one inference (convolutions and dense layers).
+    pub fn macs(&self) -> u64 {
+        (0..self.n_ops()).fold(0u64, |a, i| a.saturating_add(crate::exec::op_work(self, i).0))
+    }
+
+    /// Elementary operations of one inference: the MACs plus every pool window tap and
+    /// twice each element of the other ops. The runtime's time per inference is this work
+    /// and nothing else (no op loops on the values it reads), so a device can refuse, before
+    /// running it, a model above its budget: `if m.work() > BUDGET { … }`.
+    pub fn work(&self) -> u64 {
+        (0..self.n_ops()).fold(0u64, |a, i| a.saturating_add(crate::exec::op_work(self, i).1))
+    }
+
     /// Run inference with the best kernels for this build. The input must already be
     /// in the arena ([`Model::set_input_f32`] or [`Model::input_bytes_mut`]).
     pub fn run(&self, arena: &mut [u8]) -> Result<()> {

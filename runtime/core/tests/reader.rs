@@ -157,3 +157,18 @@ fn misaligned_buffers_are_typed_errors() {
     let e = m.run_with(&SCALAR, &mut arena.bytes_mut()[..m.arena_size() - 1]).expect_err("small arena");
     assert_eq!(e, Error::ArenaTooSmall { needed: m.arena_size(), got: m.arena_size() - 1 });
 }
+
+#[test]
+fn work_per_inference_is_known_before_running() {
+    // The compiler's count for the course's MNIST net (`kestrel zoo mnist_cnn_28`): 117,912 MACs.
+    let buf = Aligned::new(MNIST);
+    let m = Model::load(buf.bytes()).expect("load");
+    assert_eq!(m.macs(), 117_912);
+    // Pools, softmax and the rest add to the work, never less than the MACs.
+    let w = m.work();
+    assert!(w > m.macs() && w < 2 * m.macs(), "work {w}");
+    // A model with no conv or dense still has work.
+    let buf = Aligned::new(INT8);
+    let t = Model::load(buf.bytes()).expect("load");
+    assert!(t.work() >= t.macs() && t.work() > 0);
+}
