@@ -35,7 +35,8 @@ pub struct Args {
     /// Random calibration inputs for the int8 model
     #[arg(long, default_value_t = 4)]
     calib: usize,
-    /// Force a kestrel kernel set: scalar, avx2, avx512vnni (default: the best this CPU has)
+    /// Force a kestrel kernel set: scalar, avx2, avx512vnni, neon, neon-dotprod, dsp (default:
+    /// the best this CPU has; one it lacks is refused)
     #[arg(long)]
     kernels: Option<String>,
 }
