@@ -318,6 +318,12 @@ pub fn bench(onnx: &[u8], name: &str, opts: &BenchOptions, allocs: Option<fn() -
     let count = |on: bool| if on { allocs.map(|f| f()) } else { None };
     loop {
         for s in slots.iter_mut() {
+            // With several threads, one untimed inference after switching engines: the
+            // previous engine's spin-waiting workers (ONNX Runtime's spin after a run) would
+            // otherwise take cores from this sample.
+            if threads > 1 {
+                s.runner.run()?;
+            }
             let a0 = count(s.counted);
             let t = Instant::now();
             for _ in 0..s.row.batch {
