@@ -20,6 +20,8 @@ mod scalar_conv2d;
 mod scalar_dense;
 mod scalar_pool;
 pub mod x86;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod simd_args;
 
 pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, softmax_f32, softmax_i8};
 pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
