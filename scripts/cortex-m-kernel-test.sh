@@ -2,7 +2,8 @@
 # Builds tests/cortex-m-kernels (its own workspace, --locked) for thumbv7em-none-eabihf and
 # runs it under qemu-system-arm (mps2-an386, Cortex-M4F): every kernel of the Cortex-M `dsp`
 # set against the scalar reference on random shapes with tails, then whole int8 models
-# (tests/golden/mnist_cnn_28.int8.kes, models/fashion-mnist/model.kes) with both sets;
+# (tests/golden/mnist_cnn_28.int8.kes, models/fashion-mnist/model.kes,
+# tests/golden/cifar_cnn_32.int8.kes) with both sets;
 # int8 outputs must be identical. Exits non-zero on any mismatch. Takes seconds. With
 # -icount the SysTick counts it prints per inference are deterministic (an instruction count
 # proxy, not Cortex-M timing).
