@@ -4,6 +4,7 @@
 #     .kes format, arena plan, no allocation during inference),
 #   - kestrel-runtime built for thumbv7em-none-eabihf (no_std, no default features),
 #   - kestrel-runtime's tests for aarch64 under qemu-aarch64 (with and without the dot product),
+#     including whole-model parity of the two VGG16 workloads (generated here) with scalar,
 #   - Miri over the reader and scalar kernels, and every fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,18 @@ echo "== Miri: the .kes reader, validator and scalar kernels (scripts/miri.sh)"
 bash scripts/miri.sh
 echo "== fuzzing: each target for a few seconds from the seeds (scripts/fuzz.sh ci)"
 bash scripts/fuzz.sh ci
+echo "== the two VGG16 reference workloads as int8 .kes for the aarch64 whole-model parity test"
+cargo build -q -p kestrel-compiler --bin kestrel --locked
+parity="$CARGO_TARGET_DIR/parity-models"
+rm -rf "$parity" && mkdir -p "$parity"
+KESTREL_PARITY_MODELS=""
+for m in vgg16_plants_150 vgg16_ft_224; do
+  "$CARGO_TARGET_DIR/debug/kestrel" zoo "$m" -o "$parity/$m.onnx" --seed 1 --inputs "$parity/calib_$m" --count 3 >/dev/null
+  "$CARGO_TARGET_DIR/debug/kestrel" compile "$parity/$m.onnx" -o "$parity/$m.int8.kes" --calib "$parity/calib_$m" >/dev/null
+  rm "$parity/$m.onnx"
+  KESTREL_PARITY_MODELS="$KESTREL_PARITY_MODELS${KESTREL_PARITY_MODELS:+:}$parity/$m.int8.kes"
+done
+export KESTREL_PARITY_MODELS
 echo "== kestrel-runtime tests for aarch64 under qemu: a CPU with the dot product (-cpu max), then NEON only (Cortex-A72)"
 cargo build -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max" KESTREL_EXPECT_KERNELS=neon-dotprod,neon,scalar \

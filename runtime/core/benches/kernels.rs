@@ -1,5 +1,6 @@
 //! Per-kernel benchmarks: every kernel set this CPU runs, on layer shapes of the reference
-//! workloads (VGG16 3x3 convs at several depths, a 1x1 conv, the dense layers, a pool).
+//! workloads (VGG16 3x3 convs at several depths, a 1x1 conv, the dense layers, a pool) and
+//! MobileNet-like depthwise 3x3 layers.
 //! Throughput is reported in elements = multiply-accumulates (so `Melem/s` reads MMAC/s).
 //!
 //! `cargo bench -p kestrel-runtime --features std [-- FILTER]`
@@ -85,6 +86,34 @@ fn conv_f32(c: &mut Criterion) {
     grp.finish();
 }
 
+/// Depthwise 3x3 layers of a MobileNet-v1-like network (PLAIN weights, as the compiler
+/// writes them for depthwise convs with many channels; int8 and f32).
+fn depthwise(c: &mut Criterion) {
+    let dw = |hw: usize, ch: usize, s: usize| {
+        let o = (hw + 2 - 3) / s + 1;
+        Geom { ih: hw, iw: hw, ic: ch, oh: o, ow: o, oc: ch, kh: 3, kw: 3, sh: s, sw: s, dh: 1, dw: 1, pt: 1, pl: 1, groups: ch }
+    };
+    let mut grp = c.benchmark_group("depthwise");
+    grp.sample_size(20);
+    for (name, g) in [("dw_112x32", dw(112, 32, 1)), ("dw_56x128_s2", dw(56, 128, 2)), ("dw_28x256", dw(28, 256, 1)), ("dw_14x512", dw(14, 512, 1))] {
+        let x = data_i8(g.ih * g.iw * g.ic, 1);
+        let w = data_i8(g.oc * 9, 2);
+        let bias = vec![100i32; g.oc];
+        let mult = vec![1.0 / 512.0; g.oc];
+        let a = ConvI8 { g, x: &x, zx: -3, w: &w, packing: packing::PLAIN, bias: &bias, mult: &mult, q: QOut { zy: -128, lo: -128, hi: 127 } };
+        let (xf, wf) = (data_f32(g.ih * g.iw * g.ic, 1), data_f32(g.oc * 9, 2));
+        let bf = vec![0.5f32; g.oc];
+        let af = ConvF32 { g, x: &xf, w: &wf, packing: packing::PLAIN, bias: &bf, act: Activation::Relu };
+        let (mut y, mut yf) = (vec![0i8; g.oh * g.ow * g.oc], vec![0f32; g.oh * g.ow * g.oc]);
+        grp.throughput(Throughput::Elements(macs(&g)));
+        for k in kernels::available() {
+            grp.bench_function(BenchmarkId::new(format!("{}/i8", k.name), name), |bch| bch.iter(|| (k.conv2d_i8)(black_box(&a), 0, &mut y)));
+            grp.bench_function(BenchmarkId::new(format!("{}/f32", k.name), name), |bch| bch.iter(|| (k.conv2d_f32)(black_box(&af), 0, &mut yf)));
+        }
+    }
+    grp.finish();
+}
+
 fn dense(c: &mut Criterion) {
     let mut grp = c.benchmark_group("dense");
     for &(name, k, n) in &[("vgg_ft_dense1_25088x256", 25088usize, 256usize), ("cifar_dense1_2304x512", 2304, 512), ("head_256x12", 256, 12)] {
@@ -123,5 +152,5 @@ fn maxpool(c: &mut Criterion) {
     grp.finish();
 }
 
-criterion_group!(benches, conv_i8, conv_f32, dense, maxpool);
+criterion_group!(benches, conv_i8, conv_f32, depthwise, dense, maxpool);
 criterion_main!(benches);

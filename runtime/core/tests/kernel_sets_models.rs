@@ -132,3 +132,45 @@ fn mnist_cnn_28_trained() {
 fn fashion_mnist_trained() {
     check_model(MODELS[3].0, MODELS[3].1);
 }
+
+/// The two VGG16 reference workloads (`vgg16_plants_150`, `vgg16_ft_224`: 6.6 and 15.4 GMAC)
+/// on the aarch64 sets. They are too large to check in, so `scripts/test.sh` generates them
+/// on the host (`kestrel zoo NAME --seed 1` + `kestrel compile --calib`) and names the
+/// `.kes` files in `KESTREL_PARITY_MODELS` (colon-separated). One input each, split over a
+/// 2-thread pool (qemu runs threads on host cores); every set's output bytes must equal the
+/// scalar reference's. On x86_64 the same workloads are checked from ONNX by
+/// `tests/tests/kernel_sets.rs`.
+#[cfg(all(target_arch = "aarch64", feature = "std"))]
+#[test]
+fn vgg16_workloads_from_env() {
+    let list = std::env::var("KESTREL_PARITY_MODELS").unwrap_or_else(|_| {
+        panic!(
+            "KESTREL_PARITY_MODELS is not set: it names the VGG16 .kes files this test compares \
+             (scripts/test.sh makes them with `kestrel zoo vgg16_ft_224 -o m.onnx --inputs calib` and \
+             `kestrel compile m.onnx -o m.kes --calib calib`)"
+        )
+    });
+    let pool = kestrel_runtime::ThreadPool::new(2);
+    let sets: Vec<&Kernels> = kernels::available().filter(|k| k.name != "scalar").collect();
+    assert!(!sets.is_empty(), "no SIMD kernel set on this CPU");
+    let mut n = 0;
+    for path in list.split(':').filter(|p| !p.is_empty()) {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut file = Aligned::new(bytes.len());
+        file.bytes_mut().copy_from_slice(&bytes);
+        let m = Model::load(file.bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(m.output().dtype, DType::I8, "{path}: not an int8 model");
+        let x = &inputs(m.input().len(), 3)[2];
+        let t = std::time::Instant::now();
+        let want = run_raw(&m, &SCALAR, &pool, x);
+        eprintln!("{path}: scalar {:.1} s", t.elapsed().as_secs_f64());
+        for k in &sets {
+            let t = std::time::Instant::now();
+            let got = run_raw(&m, k, &pool, x);
+            eprintln!("{path}: {} {:.1} s, output {}", k.name, t.elapsed().as_secs_f64(), if got == want { "identical" } else { "DIFFERS" });
+            assert_eq!(got, want, "{path}: {} differs from the scalar reference", k.name);
+        }
+        n += 1;
+    }
+    assert!(n > 0, "KESTREL_PARITY_MODELS names no file");
+}

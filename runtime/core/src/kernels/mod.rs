@@ -14,6 +14,7 @@
 
 pub mod aarch64;
 pub mod cortexm;
+mod depthwise;
 mod elementwise;
 mod layout;
 mod scalar_conv2d;

@@ -437,3 +437,5 @@ fn expected_kernel_sets_present() {
         assert_eq!(by_name(n).map(|k| k.name), Ok(*n));
     }
 }
+
+mod depthwise;

@@ -29,6 +29,8 @@ mod avx512vnni_conv2d_i8;
 mod avx512vnni_dense_i8;
 #[cfg(target_arch = "x86_64")]
 mod common;
+#[cfg(target_arch = "x86_64")]
+mod depthwise;
 
 use super::Kernels;
 
