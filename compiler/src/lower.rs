@@ -79,8 +79,9 @@ fn dense_physical<T: Copy>(w: &[T], n: usize, dims: [usize; 4], layout: Layout) 
 }
 
 /// Pack conv/dense weights `[oc][taps][icg]` for the kernels: BLOCKED (what every SIMD
-/// kernel reads) unless its zero padding would more than double a large blob (depthwise
-/// convs with many channels), which stays PLAIN and runs on the scalar reference.
+/// kernel reads) unless its zero padding would more than double a large blob, which stays
+/// PLAIN and runs on the scalar reference. (Depthwise convs don't come here: they are
+/// always PLAIN, which the depthwise kernels read; see the conv lowering.)
 fn pack<T: Copy + Default>(plain: Vec<T>, b: Blocked, how: Packing) -> (u8, Vec<T>) {
     let blocked = b.elements().unwrap_or(usize::MAX);
     if how == Packing::Plain {
@@ -184,6 +185,10 @@ pub fn lower_with(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions, how: Pa
                 op.set_activation(n.act);
                 let (kh, kw) = (win.kernel[0], win.kernel[1]);
                 let shape = Blocked::conv(cout, xdims[3], kh, kw, *groups, int8);
+                // Depthwise: every SIMD set's depthwise kernel reads PLAIN `[c][tap]`, which
+                // BLOCKED would pad 64-fold (16 output x 4 input channels around each weight).
+                let depthwise = *groups == xdims[3] && cout == *groups && kh * kw <= kestrel_runtime::kernels::DEPTHWISE_MAX_TAPS;
+                let how = if depthwise { Packing::Plain } else { how };
                 if int8 {
                     let (sx, sy) = (qp(x).scale, qp(n.output).scale);
                     let ws = quant::weight_scales(weight, cout);

@@ -152,5 +152,25 @@ fn maxpool(c: &mut Criterion) {
     grp.finish();
 }
 
-criterion_group!(benches, conv_i8, conv_f32, depthwise, dense, maxpool);
+/// Average pools: MobileNet's global 7x7x1024 and a 3x3 stride-1 pool (int8 and f32).
+fn avgpool(c: &mut Criterion) {
+    let mut grp = c.benchmark_group("avgpool");
+    let shapes = [
+        ("global_7x7x1024", Geom { ih: 7, iw: 7, ic: 1024, oh: 1, ow: 1, oc: 1024, kh: 7, kw: 7, sh: 1, sw: 1, dh: 1, dw: 1, pt: 0, pl: 0, groups: 1 }),
+        ("28x28x256_3x3", Geom { ih: 28, iw: 28, ic: 256, oh: 28, ow: 28, oc: 256, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, groups: 1 }),
+    ];
+    for (name, g) in shapes {
+        let x = data_i8(g.ih * g.iw * g.ic, 1);
+        let xf = data_f32(g.ih * g.iw * g.ic, 1);
+        let (mut y, mut yf) = (vec![0i8; g.oh * g.ow * g.oc], vec![0f32; g.oh * g.ow * g.oc]);
+        grp.throughput(Throughput::Elements((g.oh * g.ow * g.oc * g.kh * g.kw) as u64));
+        for k in kernels::available() {
+            grp.bench_function(BenchmarkId::new(format!("{}/i8", k.name), name), |bch| bch.iter(|| (k.avgpool_i8)(black_box(&g), false, -3, &x, 0, &mut y)));
+            grp.bench_function(BenchmarkId::new(format!("{}/f32", k.name), name), |bch| bch.iter(|| (k.avgpool_f32)(black_box(&g), false, &xf, 0, &mut yf)));
+        }
+    }
+    grp.finish();
+}
+
+criterion_group!(benches, conv_i8, conv_f32, depthwise, dense, maxpool, avgpool);
 criterion_main!(benches);

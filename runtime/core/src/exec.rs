@@ -209,19 +209,19 @@ fn run_op(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, i: usize, arena: &mut 
                 (k.maxpool_f32)(&g, xs, oy0, cast::f32s_mut(part).unwrap_or_default())
             });
         }
-        (OpKind::AvgPool, true) => kernels::scalar_avgpool_i8(
-            &g,
-            op.aux == 1,
-            x.zero_point,
-            cast::i8s(xb),
-            cast::i8s_mut(yb),
-        ),
-        (OpKind::AvgPool, false) => kernels::scalar_avgpool_f32(
-            &g,
-            op.aux == 1,
-            cast::f32s(xb).ok_or(mis)?,
-            cast::f32s_mut(yb).ok_or(mis)?,
-        ),
+        (OpKind::AvgPool, true) => {
+            let (xs, zx, incl) = (cast::i8s(xb), x.zero_point, op.aux == 1);
+            let work = macs(&[ydims[1], row_bytes, g.kh, g.kw]);
+            split_work(par, yb, g.oh, row_bytes, 1, work, &|oy0, part| (k.avgpool_i8)(&g, incl, zx, xs, oy0, cast::i8s_mut(part)));
+        }
+        (OpKind::AvgPool, false) => {
+            let (xs, incl) = (cast::f32s(xb).ok_or(mis)?, op.aux == 1);
+            cast::f32s_mut(yb).ok_or(mis)?;
+            let work = macs(&[ydims[1], row_bytes, g.kh, g.kw]);
+            split_work(par, yb, g.oh, row_bytes, 1, work, &|oy0, part| {
+                (k.avgpool_f32)(&g, incl, xs, oy0, cast::f32s_mut(part).unwrap_or_default())
+            });
+        }
         (OpKind::Add, true) => {
             let bt = b.ok_or(bad)?;
             let r = cast::f32s(blob(op.quant)?).ok_or(mis)?;

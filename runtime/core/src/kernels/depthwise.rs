@@ -33,8 +33,8 @@ use crate::format::packing;
 /// Channels per block (lanes): 2 zmm / 4 ymm / 8 q-registers of i32 accumulators.
 pub(crate) const CB: usize = 32;
 /// Largest kernel (taps) the weight table holds: 7x7. Larger depthwise kernels take the
-/// scalar reference.
-pub(crate) const MAX_TAPS: usize = 49;
+/// general kernels.
+pub const MAX_TAPS: usize = 49;
 
 /// Does the depthwise path take this conv (and are all its slices large enough for every
 /// read and write, so the body's indexing can't fail)? `int8` selects the weight type.

@@ -13,6 +13,7 @@
 //! `(v + 1.5·2^23) − 1.5·2^23`, exact for |v| < 2^22 (guaranteed by the clamp).
 
 pub mod aarch64;
+mod avgpool;
 pub mod cortexm;
 mod depthwise;
 mod elementwise;
@@ -24,6 +25,9 @@ pub mod x86;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod simd_args;
 
+/// Largest depthwise kernel (kh * kw) the depthwise kernels take (the compiler writes such
+/// convs' weights PLAIN, which those kernels read without BLOCKED's padding).
+pub use depthwise::MAX_TAPS as DEPTHWISE_MAX_TAPS;
 pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, softmax_f32, softmax_i8};
 pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
 pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
@@ -178,6 +182,10 @@ pub struct Kernels {
     pub maxpool_i8: fn(&Geom, &[i8], usize, &mut [i8]),
     /// f32 max pool.
     pub maxpool_f32: fn(&Geom, &[f32], usize, &mut [f32]),
+    /// int8 average pool (`(geometry, count_include_pad, zx, x, oy0, y)`).
+    pub avgpool_i8: fn(&Geom, bool, i32, &[i8], usize, &mut [i8]),
+    /// f32 average pool (`(geometry, count_include_pad, x, oy0, y)`).
+    pub avgpool_f32: fn(&Geom, bool, &[f32], usize, &mut [f32]),
     /// Quantize an f32 tensor to int8 ([`quantize_f32`] on every element; `(x, scale, zp, y)`).
     pub quantize: fn(&[f32], f32, i32, &mut [i8]),
 }
@@ -197,6 +205,8 @@ pub const SCALAR: Kernels = Kernels {
     dense_f32: scalar_dense_f32,
     maxpool_i8: scalar_maxpool_i8,
     maxpool_f32: scalar_maxpool_f32,
+    avgpool_i8: scalar_avgpool_i8,
+    avgpool_f32: scalar_avgpool_f32,
     quantize: scalar_quantize,
 };
 

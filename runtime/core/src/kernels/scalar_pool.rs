@@ -6,7 +6,7 @@ use super::Geom;
 /// Visit the valid window positions of output pixel (oy, ox): `f(input_pixel_offset)`.
 /// Returns the number of valid positions and the full window size (for count_include_pad).
 #[inline(always)]
-fn window(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize)) -> (usize, usize) {
+pub(super) fn pool_window(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize)) -> (usize, usize) {
     let mut valid = 0;
     let mut total = 0;
     for ky in 0..g.kh {
@@ -33,7 +33,7 @@ pub fn scalar_maxpool_i8(g: &Geom, x: &[i8], oy0: usize, y: &mut [i8]) {
         for ox in 0..g.ow {
             let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(i8::MIN);
-            window(g, oy, ox, |xo| {
+            pool_window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
                     *o = (*o).max(v);
                 }
@@ -49,7 +49,7 @@ pub fn scalar_maxpool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
         for ox in 0..g.ow {
             let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(f32::NEG_INFINITY);
-            window(g, oy, ox, |xo| {
+            pool_window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
                     *o = o.max(v);
                 }
@@ -60,13 +60,15 @@ pub fn scalar_maxpool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
 
 /// int8 average pool: `round_half_even(sum / count)` in the input's quantization
 /// (padded positions hold the zero point when `count_include_pad`), in exact integers.
-pub fn scalar_avgpool_i8(g: &Geom, count_include_pad: bool, zx: i32, x: &[i8], y: &mut [i8]) {
-    for oy in 0..g.oh {
+/// Writes output rows `oy0..` into `y` (whole rows).
+pub fn scalar_avgpool_i8(g: &Geom, count_include_pad: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) {
+    let rows = y.len() / (g.ow * g.ic).max(1);
+    for oy in oy0..oy0 + rows {
         for ox in 0..g.ow {
-            let yrow = &mut y[(oy * g.ow + ox) * g.ic..][..g.ic];
+            let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             for (c, o) in yrow.iter_mut().enumerate() {
                 let mut s = 0i64;
-                let (valid, total) = window(g, oy, ox, |xo| s += x[xo + c] as i64);
+                let (valid, total) = pool_window(g, oy, ox, |xo| s += x[xo + c] as i64);
                 let cnt = if count_include_pad { total } else { valid }.max(1);
                 s += (cnt - valid.min(cnt)) as i64 * zx as i64;
                 *o = div_round_half_even(s, cnt as i64).clamp(-128, 127) as i8;
@@ -85,13 +87,16 @@ fn div_round_half_even(s: i64, c: i64) -> i64 {
     }
 }
 
-/// f32 average pool.
-pub fn scalar_avgpool_f32(g: &Geom, count_include_pad: bool, x: &[f32], y: &mut [f32]) {
-    for oy in 0..g.oh {
+/// f32 average pool. Writes output rows `oy0..` into `y` (whole rows). (Inlined into the
+/// SIMD sets' own target-feature functions, which vectorize its channel loops.)
+#[inline]
+pub fn scalar_avgpool_f32(g: &Geom, count_include_pad: bool, x: &[f32], oy0: usize, y: &mut [f32]) {
+    let rows = y.len() / (g.ow * g.ic).max(1);
+    for oy in oy0..oy0 + rows {
         for ox in 0..g.ow {
-            let yrow = &mut y[(oy * g.ow + ox) * g.ic..][..g.ic];
+            let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(0.0);
-            let (valid, total) = window(g, oy, ox, |xo| {
+            let (valid, total) = pool_window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
                     *o += v;
                 }

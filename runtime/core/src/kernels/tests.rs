@@ -439,3 +439,4 @@ fn expected_kernel_sets_present() {
 }
 
 mod depthwise;
+mod avgpool;

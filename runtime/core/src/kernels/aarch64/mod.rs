@@ -62,6 +62,8 @@ static NEON: Kernels = Kernels {
     dense_f32: neon_dense_f32::neon_dense_f32,
     maxpool_i8: neon_maxpool::neon_maxpool_i8,
     maxpool_f32: neon_maxpool::neon_maxpool_f32,
+    avgpool_i8: crate::kernels::avgpool::lanes_avgpool_i8,
+    avgpool_f32: crate::kernels::scalar_avgpool_f32, // row loops NEON-vectorized as they are
     quantize: neon_quantize::neon_quantize,
 };
 
@@ -74,6 +76,8 @@ static NEON_DOTPROD: Kernels = Kernels {
     dense_f32: neon_dense_f32::neon_dense_f32,
     maxpool_i8: neon_maxpool::neon_maxpool_i8,
     maxpool_f32: neon_maxpool::neon_maxpool_f32,
+    avgpool_i8: crate::kernels::avgpool::lanes_avgpool_i8,
+    avgpool_f32: crate::kernels::scalar_avgpool_f32, // row loops NEON-vectorized as they are
     quantize: neon_quantize::neon_quantize,
 };
 

@@ -42,6 +42,8 @@ static DSP: Kernels = Kernels {
     dense_f32: super::scalar_dense_f32,
     maxpool_i8: super::scalar_maxpool_i8,
     maxpool_f32: super::scalar_maxpool_f32,
+    avgpool_i8: super::avgpool::lanes_avgpool_i8,
+    avgpool_f32: super::scalar_avgpool_f32,
     quantize: super::scalar_quantize,
 };
 

@@ -45,7 +45,7 @@ const MAX_STEPS: usize = 4096;
 /// int8 convolution, AVX-512 VNNI. Falls back to the scalar reference for other packings.
 pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
     // SAFETY: reachable only through the AVX512VNNI set (AVX-512 F/BW/VL/VNNI checked).
-    if unsafe { super::depthwise::avx512_i8(a, oy0, y) } {
+    if unsafe { super::lanes::avx512_i8(a, oy0, y) } {
         return;
     }
     match conv_shape(&a.g, a.packing, true, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len()) {

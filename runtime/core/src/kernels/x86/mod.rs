@@ -30,7 +30,7 @@ mod avx512vnni_dense_i8;
 #[cfg(target_arch = "x86_64")]
 mod common;
 #[cfg(target_arch = "x86_64")]
-mod depthwise;
+mod lanes;
 
 use super::Kernels;
 
@@ -62,6 +62,8 @@ static AVX2: Kernels = Kernels {
     dense_f32: avx2_dense_f32::avx2_dense_f32,
     maxpool_i8: avx2_maxpool::avx2_maxpool_i8,
     maxpool_f32: avx2_maxpool::avx2_maxpool_f32,
+    avgpool_i8: lanes::avx2_avgpool_i8,
+    avgpool_f32: lanes::avx2_avgpool_f32,
     quantize: avx2_quantize::avx2_quantize,
 };
 
@@ -74,6 +76,8 @@ static AVX512VNNI: Kernels = Kernels {
     dense_f32: avx512_dense_f32::avx512_dense_f32,
     maxpool_i8: avx2_maxpool::avx2_maxpool_i8,
     maxpool_f32: avx2_maxpool::avx2_maxpool_f32,
+    avgpool_i8: lanes::avx512_avgpool_i8,
+    avgpool_f32: lanes::avx512_avgpool_f32,
     quantize: avx2_quantize::avx2_quantize,
 };
 
