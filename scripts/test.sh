@@ -4,7 +4,8 @@
 #     .kes format, arena plan, no allocation during inference),
 #   - kestrel-runtime built for thumbv7em-none-eabihf (no_std, no default features),
 #   - kestrel-runtime's tests for aarch64 under qemu-aarch64 (with and without the dot product),
-#     including whole-model parity of the two VGG16 workloads (generated here) with scalar,
+#     including whole-model parity of the two VGG16 workloads (generated here) with scalar
+#     (the host's unit tests also run them through the Cortex-M dsp code),
 #   - Miri over the reader and scalar kernels, and every fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,17 +14,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kestrel/target}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max"
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked
-echo "== kestrel-runtime for thumbv7em-none-eabihf (no_std)"
-cargo build -p kestrel-runtime --no-default-features --target thumbv7em-none-eabihf --locked
-echo "== kestrel-runtime with signature checking for thumbv7em-none-eabihf (no_std)"
-cargo build -p kestrel-runtime --no-default-features --features signature --target thumbv7em-none-eabihf --locked
-echo "== Miri: the .kes reader, validator and scalar kernels (scripts/miri.sh)"
-bash scripts/miri.sh
-echo "== fuzzing: each target for a few seconds from the seeds (scripts/fuzz.sh ci)"
-bash scripts/fuzz.sh ci
-echo "== the two VGG16 reference workloads as int8 .kes for the aarch64 whole-model parity test"
+echo "== the two VGG16 reference workloads as int8 .kes (whole-model parity of the aarch64 sets under qemu and of the Cortex-M dsp code on the host)"
 cargo build -q -p kestrel-compiler --bin kestrel --locked
 parity="$CARGO_TARGET_DIR/parity-models"
 rm -rf "$parity" && mkdir -p "$parity"
@@ -35,6 +26,16 @@ for m in vgg16_plants_150 vgg16_ft_224; do
   KESTREL_PARITY_MODELS="$KESTREL_PARITY_MODELS${KESTREL_PARITY_MODELS:+:}$parity/$m.int8.kes"
 done
 export KESTREL_PARITY_MODELS
+echo "== cargo test (workspace)"
+cargo test --workspace --locked
+echo "== kestrel-runtime for thumbv7em-none-eabihf (no_std)"
+cargo build -p kestrel-runtime --no-default-features --target thumbv7em-none-eabihf --locked
+echo "== kestrel-runtime with signature checking for thumbv7em-none-eabihf (no_std)"
+cargo build -p kestrel-runtime --no-default-features --features signature --target thumbv7em-none-eabihf --locked
+echo "== Miri: the .kes reader, validator and scalar kernels (scripts/miri.sh)"
+bash scripts/miri.sh
+echo "== fuzzing: each target for a few seconds from the seeds (scripts/fuzz.sh ci)"
+bash scripts/fuzz.sh ci
 echo "== kestrel-runtime tests for aarch64 under qemu: a CPU with the dot product (-cpu max), then NEON only (Cortex-A72)"
 cargo build -p kestrel-runtime --target aarch64-unknown-linux-gnu --locked
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max" KESTREL_EXPECT_KERNELS=neon-dotprod,neon,scalar \

@@ -440,3 +440,5 @@ fn expected_kernel_sets_present() {
 
 mod depthwise;
 mod avgpool;
+#[cfg(target_arch = "x86_64")]
+mod dsp_models;
