@@ -347,7 +347,7 @@ fn model_case(dsp: &Kernels, b: &mut Bufs, arena: &mut [u8], name: &str, kes: &[
         }
         let mut run = |k: &Kernels, arena: &mut [u8], slot: usize| {
             m.set_input_f32(arena, x)?;
-            let t0 = start();
+            let t0 = now();
             let r = m.run_with(k, arena);
             ticks[slot] += elapsed(t0);
             r
@@ -393,12 +393,7 @@ fn now() -> u64 {
     }
 }
 
-/// Ticks since `t0` (from [`start`]).
+/// Ticks since `t0` (a [`now`] reading; SysTick runs freely, nothing is reset).
 fn elapsed(t0: u64) -> u64 {
     now().wrapping_sub(t0)
-}
-
-/// The tick count at the start of a timed run (SysTick runs freely; nothing to reset).
-fn start() -> u64 {
-    now()
 }

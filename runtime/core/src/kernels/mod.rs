@@ -14,6 +14,7 @@
 
 pub mod aarch64;
 mod avgpool;
+mod channel_lanes;
 pub mod cortexm;
 mod depthwise;
 mod elementwise;

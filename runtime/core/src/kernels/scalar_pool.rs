@@ -6,7 +6,7 @@ use super::Geom;
 /// Visit the valid window positions of output pixel (oy, ox): `f(input_pixel_offset)`.
 /// Returns the number of valid positions and the full window size (for count_include_pad).
 #[inline(always)]
-pub(super) fn pool_window(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize)) -> (usize, usize) {
+fn window(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize)) -> (usize, usize) {
     let mut valid = 0;
     let mut total = 0;
     for ky in 0..g.kh {
@@ -33,7 +33,7 @@ pub fn scalar_maxpool_i8(g: &Geom, x: &[i8], oy0: usize, y: &mut [i8]) {
         for ox in 0..g.ow {
             let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(i8::MIN);
-            pool_window(g, oy, ox, |xo| {
+            window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
                     *o = (*o).max(v);
                 }
@@ -49,7 +49,7 @@ pub fn scalar_maxpool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
         for ox in 0..g.ow {
             let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(f32::NEG_INFINITY);
-            pool_window(g, oy, ox, |xo| {
+            window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
                     *o = o.max(v);
                 }
@@ -68,7 +68,7 @@ pub fn scalar_avgpool_i8(g: &Geom, count_include_pad: bool, zx: i32, x: &[i8], o
             let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             for (c, o) in yrow.iter_mut().enumerate() {
                 let mut s = 0i64;
-                let (valid, total) = pool_window(g, oy, ox, |xo| s += x[xo + c] as i64);
+                let (valid, total) = window(g, oy, ox, |xo| s += x[xo + c] as i64);
                 let cnt = if count_include_pad { total } else { valid }.max(1);
                 s += (cnt - valid.min(cnt)) as i64 * zx as i64;
                 *o = div_round_half_even(s, cnt as i64).clamp(-128, 127) as i8;
@@ -96,7 +96,7 @@ pub fn scalar_avgpool_f32(g: &Geom, count_include_pad: bool, x: &[f32], oy0: usi
         for ox in 0..g.ow {
             let yrow = &mut y[((oy - oy0) * g.ow + ox) * g.ic..][..g.ic];
             yrow.fill(0.0);
-            let (valid, total) = pool_window(g, oy, ox, |xo| {
+            let (valid, total) = window(g, oy, ox, |xo| {
                 for (o, &v) in yrow.iter_mut().zip(&x[xo..xo + g.ic]) {
                     *o += v;
                 }

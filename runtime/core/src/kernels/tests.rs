@@ -262,6 +262,17 @@ fn f32s(r: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| r.f32() * 2.0 - 1.0).collect()
 }
 
+/// Magnitudes for the f32 error budget: the same conv (PLAIN weights) on |x|, |w|, |b|
+/// without activation.
+fn conv_f32_magnitudes(plain: &ConvF32<'_>) -> Vec<f32> {
+    let abs = |v: &[f32]| v.iter().map(|v| v.abs()).collect::<Vec<f32>>();
+    let (ax, aw, ab) = (abs(plain.x), abs(plain.w), abs(plain.bias));
+    let g = plain.g;
+    let mut mag = vec![0f32; g.oh * g.ow * g.oc];
+    scalar_conv2d_f32(&ConvF32 { g, x: &ax, w: &aw, packing: packing::PLAIN, bias: &ab, act: Activation::None }, 0, &mut mag);
+    mag
+}
+
 #[test]
 fn conv2d_f32_within_budget() {
     for seed in 0..250u64 {
@@ -278,11 +289,7 @@ fn conv2d_f32_within_budget() {
         let len = g.oh * g.ow * g.oc;
         let mut want = vec![0f32; len];
         scalar_conv2d_f32(&plain, 0, &mut want);
-        // Magnitudes for the budget: the same conv on |x|, |w|, |b| without activation.
-        let (ax, aw, ab): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (x.iter().map(|v| v.abs()).collect(), w_plain.iter().map(|v| v.abs()).collect(), bias.iter().map(|v| v.abs()).collect());
-        let mut mag = vec![0f32; len];
-        scalar_conv2d_f32(&ConvF32 { g, x: &ax, w: &aw, packing: packing::PLAIN, bias: &ab, act: Activation::None }, 0, &mut mag);
+        let mag = conv_f32_magnitudes(&plain);
         let terms = taps * icg + 1;
         let mut got = vec![0f32; len];
         scalar_conv2d_f32(&blocked, 0, &mut got);

@@ -72,10 +72,7 @@ fn depthwise_f32_within_budget() {
         let len = g.oh * g.ow * g.oc;
         let mut want = vec![0f32; len];
         scalar_conv2d_f32(&plain, 0, &mut want);
-        let (ax, aw, ab): (Vec<f32>, Vec<f32>, Vec<f32>) =
-            (x.iter().map(|v| v.abs()).collect(), w_plain.iter().map(|v| v.abs()).collect(), bias.iter().map(|v| v.abs()).collect());
-        let mut mag = vec![0f32; len];
-        scalar_conv2d_f32(&ConvF32 { g, x: &ax, w: &aw, packing: packing::PLAIN, bias: &ab, act: Activation::None }, 0, &mut mag);
+        let mag = conv_f32_magnitudes(&plain);
         for k in sets() {
             for args in [&plain, &blocked] {
                 for parts in row_parts(g.oh, &mut r) {

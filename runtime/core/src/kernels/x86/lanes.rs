@@ -4,7 +4,7 @@
 //! `false` when the conv isn't depthwise (nothing written); the pools fall back to the
 //! scalar reference themselves.
 
-use crate::kernels::{avgpool, depthwise, scalar_avgpool_f32, scalar_avgpool_i8, ConvF32, ConvI8, Geom};
+use crate::kernels::{avgpool, depthwise, scalar_avgpool_f32, ConvF32, ConvI8, Geom};
 
 /// # Safety
 /// The CPU has AVX2 and FMA.
@@ -37,8 +37,8 @@ pub(super) unsafe fn avx512_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) -> b
 /// # Safety
 /// The CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_avgpool_i8_body(g: &Geom, incl: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) -> bool {
-    avgpool::avgpool_i8(g, incl, zx, x, oy0, y)
+unsafe fn avx2_avgpool_i8_body(g: &Geom, incl: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) {
+    avgpool::lanes_avgpool_i8(g, incl, zx, x, oy0, y)
 }
 
 /// # Safety
@@ -51,8 +51,8 @@ unsafe fn avx2_avgpool_f32_body(g: &Geom, incl: bool, x: &[f32], oy0: usize, y: 
 /// # Safety
 /// The CPU has AVX-512 F, BW and VL (and AVX2/FMA).
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
-unsafe fn avx512_avgpool_i8_body(g: &Geom, incl: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) -> bool {
-    avgpool::avgpool_i8(g, incl, zx, x, oy0, y)
+unsafe fn avx512_avgpool_i8_body(g: &Geom, incl: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) {
+    avgpool::lanes_avgpool_i8(g, incl, zx, x, oy0, y)
 }
 
 /// # Safety
@@ -62,12 +62,10 @@ unsafe fn avx512_avgpool_f32_body(g: &Geom, incl: bool, x: &[f32], oy0: usize, y
     scalar_avgpool_f32(g, incl, x, oy0, y)
 }
 
-/// int8 average pool, AVX2 set.
+/// int8 average pool, AVX2 set: the lane kernel compiled with AVX2.
 pub(super) fn avx2_avgpool_i8(g: &Geom, incl: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) {
     // SAFETY: reachable only through kernel sets handed out after checking AVX2 and FMA.
-    if !unsafe { avx2_avgpool_i8_body(g, incl, zx, x, oy0, y) } {
-        scalar_avgpool_i8(g, incl, zx, x, oy0, y);
-    }
+    unsafe { avx2_avgpool_i8_body(g, incl, zx, x, oy0, y) }
 }
 
 /// f32 average pool, AVX2 set: the reference's row loops compiled with AVX2.
@@ -76,12 +74,10 @@ pub(super) fn avx2_avgpool_f32(g: &Geom, incl: bool, x: &[f32], oy0: usize, y: &
     unsafe { avx2_avgpool_f32_body(g, incl, x, oy0, y) }
 }
 
-/// int8 average pool, AVX-512 VNNI set.
+/// int8 average pool, AVX-512 VNNI set: the lane kernel compiled with AVX-512.
 pub(super) fn avx512_avgpool_i8(g: &Geom, incl: bool, zx: i32, x: &[i8], oy0: usize, y: &mut [i8]) {
     // SAFETY: reachable only through the AVX512VNNI set (AVX-512 F/BW/VL checked).
-    if !unsafe { avx512_avgpool_i8_body(g, incl, zx, x, oy0, y) } {
-        scalar_avgpool_i8(g, incl, zx, x, oy0, y);
-    }
+    unsafe { avx512_avgpool_i8_body(g, incl, zx, x, oy0, y) }
 }
 
 /// f32 average pool, AVX-512 VNNI set: the reference's row loops compiled with AVX-512.
