@@ -11,7 +11,7 @@ eval "$(bash scripts/setup.sh)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kestrel/target}"
 secs="${1:-10}"
 out="${OUT:-$HOME/.cache/kestrel/bench}"; mkdir -p "$out"
-cargo build -q --release --locked -p kestrel-compiler --bin kestrel
+cargo build -q --release --locked -p kestrel-cli --bin kestrel
 k="$CARGO_TARGET_DIR/release/kestrel"
 for m in mnist_cnn_28 cifar_cnn_32 vgg16_plants_150 vgg16_ft_224; do
   [ -f "$out/$m.onnx" ] || "$k" zoo "$m" -o "$out/$m.onnx" >/dev/null

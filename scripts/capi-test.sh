@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kestrel/target}"
-cargo build -q -p kestrel-capi -p kestrel-compiler --bin kestrel --lib
+cargo build -q -p kestrel-capi --lib && cargo build -q -p kestrel-cli --bin kestrel
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 gcc -std=c11 -O2 -Wall -Wextra -Werror -I runtime/capi/include runtime/capi/tests/c/classify.c \

@@ -16,7 +16,7 @@ if [ -z "$samples" ]; then
 fi
 export KESTREL_MODEL="$root/$model" KESTREL_SAMPLES="$root/$samples"
 
-cargo build -q -p kestrel-compiler --bin kestrel
+cargo build -q -p kestrel-cli --bin kestrel
 host=$("$CARGO_TARGET_DIR/debug/kestrel" run "$model" "$samples"/*.npy --json \
   | python3 -c 'import json,sys,os; [print(os.path.basename(r["input"]), r["top"][0]["index"]) for r in json.load(sys.stdin)]')
 

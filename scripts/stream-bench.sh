@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kestrel/target}"
 small_n="${1:-2000}"; vgg_n="${2:-40}"
 k="${KESTREL:-}"   # a prebuilt kestrel to measure, else the dev-profile build
-if [ -z "$k" ]; then cargo build -q -p kestrel-compiler --bin kestrel; k="$CARGO_TARGET_DIR/debug/kestrel"; fi
+if [ -z "$k" ]; then cargo build -q -p kestrel-cli --bin kestrel; k="$CARGO_TARGET_DIR/debug/kestrel"; fi
 work="${TMPDIR:-/tmp}/kestrel-stream-bench"; mkdir -p "$work"
 small=models/fashion-mnist/model.kes; [ -f "$small" ] || small=models/mnist_cnn_28/model.kes
 if [ ! -f "$work/vgg16_plants_150.kes" ]; then

@@ -15,7 +15,7 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max"
 
 echo "== the two VGG16 reference workloads as int8 .kes (whole-model parity of the aarch64 sets under qemu and of the Cortex-M dsp code on the host)"
-cargo build -q -p kestrel-compiler --bin kestrel --locked
+cargo build -q -p kestrel-cli --bin kestrel --locked
 parity="$CARGO_TARGET_DIR/parity-models"
 rm -rf "$parity" && mkdir -p "$parity"
 KESTREL_PARITY_MODELS=""

@@ -4,7 +4,7 @@
 //! only when Kestrel breaks a promise (a panic inside Kestrel, or an accepted input that
 //! is not internally consistent).
 
-use kestrel_compiler::aligned::AlignedBuf;
+use kestrel_runtime::AlignedBuf;
 use kestrel_compiler::data;
 use kestrel_compiler::lower::{default_preprocess, lower, LowerOptions};
 use kestrel_compiler::onnx::import::import_onnx;

@@ -3,7 +3,7 @@
 
 pub mod fuzz_harness;
 
-use kestrel_compiler::aligned::AlignedBuf;
+use kestrel_runtime::AlignedBuf;
 use kestrel_compiler::data::{nchw_to_nhwc, nhwc_to_nchw};
 use kestrel_compiler::ir::{Graph, Layout};
 use kestrel_compiler::lower::{default_preprocess, lower, LowerOptions};

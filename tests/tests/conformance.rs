@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kestrel_compiler::aligned::AlignedBuf;
+use kestrel_runtime::AlignedBuf;
 use kestrel_compiler::lower::{default_preprocess, lower, LowerOptions};
 use kestrel_compiler::onnx::import;
 use kestrel_runtime::Model;
@@ -29,7 +29,7 @@ const MUST_PASS: &[&str] = &[
 
 fn tensor(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
     let b = std::fs::read(path).map_err(|e| e.to_string())?;
-    let t = tract_onnx::pb::TensorProto::decode(&b[..]).map_err(|e| e.to_string())?;
+    let t = kestrel_compiler::onnx::pb::TensorProto::decode(&b[..]).map_err(|e| e.to_string())?;
     if t.data_type != 1 {
         return Err(format!("tensor type {} is not float", t.data_type));
     }
@@ -45,22 +45,22 @@ fn tensor(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
 /// models whose weights are constants. Turn graph inputs 1.. into initializers holding the
 /// test's own data, so the op itself is what gets tested.
 fn constant_weights(model: &[u8], data: &Path) -> Result<Vec<u8>, String> {
-    let mut m = tract_onnx::pb::ModelProto::decode(model).map_err(|e| e.to_string())?;
+    let mut m = kestrel_compiler::onnx::pb::ModelProto::decode(model).map_err(|e| e.to_string())?;
     let g = m.graph.as_mut().ok_or("no graph")?;
     let inputs: Vec<String> = g.input.iter().map(|i| i.name.clone()).collect();
     for (i, name) in inputs.iter().enumerate().skip(1) {
         let p = data.join(format!("input_{i}.pb"));
         let b = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let mut t = tract_onnx::pb::TensorProto::decode(&b[..]).map_err(|e| e.to_string())?;
+        let mut t = kestrel_compiler::onnx::pb::TensorProto::decode(&b[..]).map_err(|e| e.to_string())?;
         t.name = name.clone();
         g.initializer.push(t);
     }
     g.input.truncate(1);
     // Kestrel runs batch 1: a batch-N test runs as N batch-1 inferences (see `run_case`).
     for vi in g.input.iter_mut().chain(g.output.iter_mut()) {
-        if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) = vi.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        if let Some(kestrel_compiler::onnx::pb::type_proto::Value::TensorType(t)) = vi.r#type.as_mut().and_then(|t| t.value.as_mut()) {
             if let Some(d) = t.shape.as_mut().and_then(|s| s.dim.first_mut()) {
-                d.value = Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(1));
+                d.value = Some(kestrel_compiler::onnx::pb::tensor_shape_proto::dimension::Value::DimValue(1));
             }
         }
     }

@@ -62,7 +62,7 @@ fn seed_corpora_pass_the_harness() {
     // The .kes seeds (and runtime/core/tests/reader.rs, which reads them) need models of
     // the current format: after a format change, re-bless.
     for f in files(&repo().join("fuzz/seeds/kes")) {
-        let b = kestrel_compiler::aligned::AlignedBuf::from_bytes(&std::fs::read(&f).expect("seed"));
+        let b = kestrel_runtime::AlignedBuf::from_bytes(&std::fs::read(&f).expect("seed"));
         if let Err(e) = kestrel_runtime::Model::load(b.as_slice()) {
             panic!("{} no longer loads ({e}); regenerate: KESTREL_BLESS=1 cargo test -p kestrel-tests --test fuzz_regressions", f.display());
         }

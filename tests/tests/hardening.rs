@@ -4,7 +4,7 @@
 //! of another size is a typed error.
 
 use ed25519_dalek::{Signer, SigningKey};
-use kestrel_compiler::aligned::AlignedBuf;
+use kestrel_runtime::AlignedBuf;
 use kestrel_runtime::format::{self, sig};
 use kestrel_runtime::signature;
 use kestrel_runtime::{Error, Model};

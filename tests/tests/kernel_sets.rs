@@ -3,7 +3,7 @@
 //! thread pool; f32 models agree within 1e-4 relative. On an AVX-512 VNNI machine the test
 //! insists the SIMD sets are present, so it can't pass by running the scalar one only.
 
-use kestrel_compiler::aligned::AlignedBuf;
+use kestrel_runtime::AlignedBuf;
 use kestrel_runtime::kernels::{self, Kernels};
 use kestrel_runtime::{Model, Parallel, Sequential, ThreadPool};
 use kestrel_tests::*;

@@ -1,7 +1,7 @@
 //! The `.kes` format: a golden file pins the byte layout; every single-byte corruption and
 //! every truncation is rejected with an error (never a panic); misuse gives typed errors.
 
-use kestrel_compiler::aligned::AlignedBuf;
+use kestrel_runtime::AlignedBuf;
 use kestrel_runtime::format::{self, section};
 use kestrel_runtime::{Error, Model};
 use kestrel_tests::*;

@@ -4,7 +4,7 @@
 //! Softmax. f32 `.kes` vs tract and ONNX Runtime float; int8 `.kes` vs ONNX Runtime on the
 //! QDQ export.
 
-use kestrel_compiler::engines::{OrtModel, TractModel};
+use kestrel_engines::{OrtModel, TractModel};
 use kestrel_compiler::ir::{Graph, Layout, Node, NodeOp, ValueId, Window};
 use kestrel_compiler::onnx::{export, pb_util};
 use kestrel_runtime::{Activation, Model};

@@ -3,7 +3,7 @@
 //! Runtime on our QDQ export within 1 LSB on every output element.
 //! ONNX Runtime is loaded from ORT_DYLIB_PATH or where scripts/setup.sh installs it.
 
-use kestrel_compiler::engines::{OrtModel, TractModel};
+use kestrel_engines::{OrtModel, TractModel};
 use kestrel_compiler::onnx::{export, pb_util};
 use kestrel_runtime::Model;
 use kestrel_tests::*;

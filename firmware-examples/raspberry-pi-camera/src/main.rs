@@ -59,7 +59,7 @@ fn main() {
 
 fn real_main() -> Result<()> {
     let a = parse()?;
-    let buf = kestrel_stream::AlignedBytes::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let buf = kestrel_runtime::AlignedBuf::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
     let model = Model::load(buf.as_slice()).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
     let labels: Vec<String> = model.labels().map(String::from).collect();
     let (spec, serve) = match a.test_frames {

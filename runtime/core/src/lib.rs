@@ -18,13 +18,18 @@
 
 #[cfg(any(test, feature = "writer"))]
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
+#[cfg(feature = "std")]
+mod aligned;
 mod cast;
 mod crc32;
 mod error;
 mod exec;
 pub mod format;
 pub mod kernels;
+pub mod lifetimes;
 mod model;
 pub mod ops;
 pub mod parallel;
@@ -35,6 +40,8 @@ mod validate;
 #[cfg(feature = "writer")]
 pub mod writer;
 
+#[cfg(feature = "std")]
+pub use aligned::AlignedBuf;
 pub use crc32::crc32;
 pub use error::Error;
 pub use model::{Labels, Meta, Model, Precision, Preprocess, TensorInfo};

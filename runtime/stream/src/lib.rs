@@ -16,7 +16,6 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod aligned;
 pub mod annotate;
 pub mod font;
 pub mod frame;
@@ -30,7 +29,6 @@ pub mod source;
 pub mod stats;
 pub mod tiles;
 
-pub use aligned::AlignedBytes;
 pub use frame::Frame;
 pub use pipeline::{run, Config, Event, FrameResult, Summary, TileResult};
 pub use preprocess::Preprocessor;

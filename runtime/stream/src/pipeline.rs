@@ -18,7 +18,7 @@ use crate::smooth::{argmax, AlertRule, AlertState, Smoother};
 use crate::source::{FrameSource, Opener, SourceError};
 use crate::stats::{round3, Stages, StatsReport};
 use crate::tiles::TileGrid;
-use crate::AlignedBytes;
+use kestrel_runtime::AlignedBuf;
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -405,7 +405,7 @@ pub fn run(model: &Model<'_>, opener: Opener, cfg: &Config, sinks: &mut [&mut dy
     while labels.len() < classes {
         labels.push(format!("class {}", labels.len()));
     }
-    let mut arena = AlignedBytes::zeroed(model.arena_size());
+    let mut arena = AlignedBuf::zeroed(model.arena_size());
     let pool = (cfg.threads > 1).then(|| kestrel_runtime::ThreadPool::new(cfg.threads));
     let kernels = kestrel_runtime::kernels::best();
     let start = Instant::now();

@@ -70,10 +70,10 @@ fn fused_preprocess_equals_set_input_f32() {
     assert_eq!(m.input_bytes_mut(a.0.as_mut_slice()).unwrap(), m.input_bytes_mut(a.1.as_mut_slice()).unwrap());
 }
 
-struct AlignedBytesPair(kestrel_stream::AlignedBytes, kestrel_stream::AlignedBytes);
+struct AlignedBytesPair(kestrel_runtime::AlignedBuf, kestrel_runtime::AlignedBuf);
 impl AlignedBytesPair {
     fn new(n: usize) -> Self {
-        AlignedBytesPair(kestrel_stream::AlignedBytes::zeroed(n), kestrel_stream::AlignedBytes::zeroed(n))
+        AlignedBytesPair(kestrel_runtime::AlignedBuf::zeroed(n), kestrel_runtime::AlignedBuf::zeroed(n))
     }
 }
 

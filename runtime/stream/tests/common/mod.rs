@@ -5,15 +5,16 @@ use std::path::PathBuf;
 
 use kestrel_stream::pipeline::{Event, FrameResult};
 use kestrel_stream::sinks::FrameCtx;
-use kestrel_stream::{AlignedBytes, Sink, StatsReport};
+use kestrel_runtime::AlignedBuf;
+use kestrel_stream::{Sink, StatsReport};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The shipped reference model (28x28x1 int8).
-pub fn mnist() -> AlignedBytes {
-    AlignedBytes::read(&repo().join("models/mnist_cnn_28/model.kes")).expect("models/mnist_cnn_28/model.kes")
+pub fn mnist() -> AlignedBuf {
+    AlignedBuf::read(&repo().join("models/mnist_cnn_28/model.kes")).expect("models/mnist_cnn_28/model.kes")
 }
 
 pub fn tmp(name: &str) -> PathBuf {

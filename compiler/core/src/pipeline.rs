@@ -1,0 +1,112 @@
+//! The compile pipeline shared by the CLI and the tests:
+//! ONNX → IR → passes → (calibrate → quantize) → `.kes` + QDQ ONNX + per-layer report.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use kestrel_runtime::{Model, Precision, Preprocess};
+
+use kestrel_runtime::AlignedBuf;
+use crate::ir::{Graph, Layout, NodeOp};
+use crate::lower::{lower, LowerOptions, Lowered};
+use crate::onnx::{export, pb_util};
+use crate::passes;
+use crate::quant::calibrate::{self, Method};
+use crate::quant::report::{self, LayerError};
+use crate::quant::{QParams, QuantInfo};
+
+/// Options of `kestrel compile`.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// int8 or f32.
+    pub precision: Precision,
+    /// Calibration method (int8).
+    pub method: Method,
+    /// Image preprocessing recorded in the file (`src_nchw` is set from the graph).
+    pub preprocess: Preprocess,
+    /// Output labels.
+    pub labels: Vec<String>,
+}
+
+/// Everything `compile` produces.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The optimized graph.
+    pub graph: Graph,
+    /// Activation quantization (int8).
+    pub quant: Option<QuantInfo>,
+    /// The `.kes`.
+    pub lowered: Lowered,
+    /// Per-layer float-vs-int8 error on the calibration data (int8).
+    pub report: Vec<LayerError>,
+}
+
+/// Import and optimize an ONNX file for a precision.
+pub fn load_graph(path: &Path, int8: bool) -> Result<Graph> {
+    let mut g = crate::onnx::import::import_path(path).map_err(|e| {
+        let (msg, p) = (e.to_string(), path.display().to_string());
+        if msg.contains(&p) { anyhow::anyhow!(msg) } else { anyhow::anyhow!("{p}: {msg}") }
+    })?;
+    passes::optimize(&mut g, int8)?;
+    Ok(g)
+}
+
+/// Read a labels file: one label per line, blank lines ignored.
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    let s = std::fs::read_to_string(path).with_context(|| format!("cannot read labels file {}", path.display()))?;
+    Ok(s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+}
+
+/// Compile an optimized graph. `calib` are NHWC f32 inputs (required for int8).
+pub fn compile(g: Graph, calib: &[Vec<f32>], opts: &CompileOptions, tick: &mut dyn FnMut()) -> Result<Compiled> {
+    let mut pp = opts.preprocess;
+    pp.src_nchw = g.values[g.input].layout == Layout::Nchw;
+    let out_len = g.values[g.output].len();
+    if !opts.labels.is_empty() && opts.labels.len() != out_len {
+        bail!("the labels file has {} labels, the model has {} outputs", opts.labels.len(), out_len);
+    }
+    let lo = LowerOptions { preprocess: pp, labels: opts.labels.clone() };
+    if opts.precision == Precision::F32 {
+        let lowered = lower(&g, None, &lo)?;
+        return Ok(Compiled { graph: g, quant: None, lowered, report: vec![] });
+    }
+    if calib.is_empty() {
+        bail!("int8 compilation needs calibration inputs (--calib DIR)");
+    }
+    let f32_l = lower(&g, None, &lo)?;
+    let q = calibrate::calibrate_lowered(&g, &f32_l, calib, opts.method, tick)?;
+    let lowered = lower(&g, Some(&q), &lo)?;
+    let (fb, qb) = (AlignedBuf::from_bytes(&f32_l.bytes), AlignedBuf::from_bytes(&lowered.bytes));
+    let report = report::layer_errors(&Model::load(fb.as_slice())?, &Model::load(qb.as_slice())?, calib, tick)?;
+    Ok(Compiled { graph: g, quant: Some(q), lowered, report })
+}
+
+/// The QDQ ONNX export of a compiled int8 model.
+pub fn qdq_bytes(c: &Compiled) -> Result<Vec<u8>> {
+    let q = c.quant.as_ref().context("an f32 model has no QDQ export")?;
+    Ok(pb_util::encode(&export::export_qdq(&c.graph, q)))
+}
+
+/// Recover the activation quantization of `g` (optimized for int8) from an int8 `.kes`
+/// compiled from it, matching ops by layer name.
+pub fn quant_from_kes(g: &Graph, m: &Model<'_>) -> Result<QuantInfo> {
+    let mut act: Vec<Option<QParams>> = vec![None; g.values.len()];
+    let qp = |t: usize| {
+        let ti = m.tensor(t);
+        QParams { scale: ti.scale, zero_point: ti.zero_point }
+    };
+    act[g.input] = Some(qp(m.meta().input));
+    let names: Vec<&str> = m.layer_names().collect();
+    for n in &g.nodes {
+        act[n.output] = match n.op {
+            NodeOp::Alias | NodeOp::MaxPool { .. } | NodeOp::AvgPool { .. } => act[n.inputs[0]],
+            _ => {
+                let i = names.iter().position(|&s| s == n.name).with_context(|| {
+                    format!("layer \"{}\" is not in the .kes (was it compiled from this ONNX model?)", n.name)
+                })?;
+                Some(qp(m.op(i).out as usize))
+            }
+        };
+    }
+    Ok(QuantInfo { act })
+}
