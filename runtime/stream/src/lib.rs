@@ -18,8 +18,11 @@
 
 pub mod aligned;
 pub mod annotate;
+mod capture;
+mod classify;
 pub mod font;
 pub mod frame;
+mod health;
 pub mod pipeline;
 pub mod preprocess;
 pub mod preview;
