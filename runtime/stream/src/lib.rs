@@ -17,8 +17,11 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod annotate;
+mod capture;
+mod classify;
 pub mod font;
 pub mod frame;
+mod health;
 pub mod pipeline;
 pub mod preprocess;
 pub mod preview;
