@@ -9,7 +9,7 @@ use kestrel_runtime::lifetimes::{lifetimes, UNWRITTEN};
 use kestrel_runtime::writer::{KesWriter, TensorSpec};
 use kestrel_runtime::{Activation, DType, Op, OpKind, Precision, Preprocess};
 
-use crate::ir::{Graph, Layout, NodeOp, ValueId};
+use crate::ir::{Graph, Layout, Node, NodeOp, ValueId};
 use crate::plan::{self, Buf};
 use crate::quant::{self, QParams, QuantInfo};
 
@@ -153,45 +153,84 @@ fn buffers(w: &KesWriter) -> Result<Vec<Buf>> {
 
 /// [`lower`] with a choice of weight packing.
 pub fn lower_with(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions, how: Packing) -> Result<Lowered> {
-    let int8 = q.is_some();
-    let precision = if int8 { Precision::Int8 } else { Precision::F32 };
-    let mut w = KesWriter::new(precision, opts.preprocess);
-    w.labels = opts.labels.clone();
-    let ov = &g.values[g.output];
-    w.output_nchw = matches!(ov.layout, Layout::Nchw | Layout::FlatChw) && ov.dims[1] * ov.dims[2] > 1;
-    let dtype = if int8 { DType::I8 } else { DType::F32 };
-    let mut value_tensor: Vec<Option<u16>> = vec![None; g.values.len()];
-    let qp = |v: ValueId| q.map(|q| q.of(v)).unwrap_or(QParams { scale: 1.0, zero_point: 0 });
-    let new_tensor = |w: &mut KesWriter, vt: &mut Vec<Option<u16>>, v: ValueId| -> Result<u16> {
-        let p = qp(v);
-        let t = w.add_tensor(TensorSpec { dtype, dims: g.values[v].dims, offset: 0, scale: p.scale, zero_point: p.zero_point });
-        u16_of(t as usize, "tensor count")?;
-        vt[v] = Some(t);
-        Ok(t)
-    };
-    w.input = new_tensor(&mut w, &mut value_tensor, g.input)?;
-    let mut op_values = Vec::new();
-    let mut op_nodes = Vec::new();
+    let mut l = Lowering::new(g, q, opts, how)?;
     for (ni, n) in g.nodes.iter().enumerate() {
-        let tin = |i: usize| -> Result<u16> {
-            value_tensor[n.inputs[i]].with_context(|| format!("node \"{}\": input is not computed before it", n.name))
-        };
+        l.node(ni, n)?;
+    }
+    l.close_output()?;
+    let Lowering { mut w, op_values, op_nodes, value_tensor, .. } = l;
+    let bufs = buffers(&w)?;
+    let (offs, arena) = plan::plan(&bufs, TENSOR_ALIGN);
+    for (t, o) in offs.into_iter().enumerate() {
+        w.tensors[t].offset = o;
+    }
+    w.arena_size = arena;
+    Ok(Lowered { bytes: w.finish(), op_values, op_nodes, value_tensor, arena, arena_lower_bound: plan::lower_bound(&bufs) })
+}
+
+/// A lowering in progress: the file being written and the maps back to the IR.
+struct Lowering<'g> {
+    g: &'g Graph,
+    q: Option<&'g QuantInfo>,
+    how: Packing,
+    w: KesWriter,
+    value_tensor: Vec<Option<u16>>,
+    op_values: Vec<ValueId>,
+    op_nodes: Vec<usize>,
+}
+
+impl<'g> Lowering<'g> {
+    fn new(g: &'g Graph, q: Option<&'g QuantInfo>, opts: &LowerOptions, how: Packing) -> Result<Lowering<'g>> {
+        let precision = if q.is_some() { Precision::Int8 } else { Precision::F32 };
+        let mut w = KesWriter::new(precision, opts.preprocess);
+        w.labels = opts.labels.clone();
+        let ov = &g.values[g.output];
+        w.output_nchw = matches!(ov.layout, Layout::Nchw | Layout::FlatChw) && ov.dims[1] * ov.dims[2] > 1;
+        let mut l = Lowering { g, q, how, w, value_tensor: vec![None; g.values.len()], op_values: vec![], op_nodes: vec![] };
+        l.w.input = l.new_tensor(g.input)?;
+        Ok(l)
+    }
+
+    fn int8(&self) -> bool {
+        self.q.is_some()
+    }
+
+    /// Quantization of IR value `v` (scale 1, zero point 0 for f32).
+    fn qp(&self, v: ValueId) -> QParams {
+        self.q.map(|q| q.of(v)).unwrap_or(QParams { scale: 1.0, zero_point: 0 })
+    }
+
+    /// A new runtime tensor for IR value `v`.
+    fn new_tensor(&mut self, v: ValueId) -> Result<u16> {
+        let p = self.qp(v);
+        let dtype = if self.int8() { DType::I8 } else { DType::F32 };
+        let t = self.w.add_tensor(TensorSpec { dtype, dims: self.g.values[v].dims, offset: 0, scale: p.scale, zero_point: p.zero_point });
+        u16_of(t as usize, "tensor count")?;
+        self.value_tensor[v] = Some(t);
+        Ok(t)
+    }
+
+    /// The runtime tensor of node `n`'s input `i`.
+    fn input(&self, n: &Node, i: usize) -> Result<u16> {
+        self.value_tensor[n.inputs[i]].with_context(|| format!("node \"{}\": input is not computed before it", n.name))
+    }
+
+    fn push(&mut self, op: Op, n: &Node, ni: usize) {
+        self.w.add_op(op, &n.name);
+        self.op_values.push(n.output);
+        self.op_nodes.push(ni);
+    }
+
+    /// Lower node `ni`: no op for an alias, one op for most nodes, one per input for Concat.
+    fn node(&mut self, ni: usize, n: &Node) -> Result<()> {
         if let NodeOp::Alias = n.op {
-            let src = tin(0)?;
-            value_tensor[n.output] = Some(src);
-            continue;
+            self.value_tensor[n.output] = Some(self.input(n, 0)?);
+            return Ok(());
         }
-        let x = n.inputs[0];
-        let in0 = tin(0)?;
-        let ins: Vec<u16> = (0..n.inputs.len()).map(&tin).collect::<Result<_>>()?;
-        let out = new_tensor(&mut w, &mut value_tensor, n.output)?;
-        let xdims = g.values[x].dims;
-        let ydims = g.values[n.output].dims;
-        let mut push = |w: &mut KesWriter, op: Op| {
-            w.add_op(op, &n.name);
-            op_values.push(n.output);
-            op_nodes.push(ni);
-        };
+        let (x, in0) = (n.inputs[0], self.input(n, 0)?);
+        let ins: Vec<u16> = (0..n.inputs.len()).map(|i| self.input(n, i)).collect::<Result<_>>()?;
+        let out = self.new_tensor(n.output)?;
+        let (xdims, ydims) = (self.g.values[x].dims, self.g.values[n.output].dims);
         match &n.op {
             NodeOp::Conv { weight, bias, win, groups } => {
                 let cout = ydims[3];
@@ -201,54 +240,25 @@ pub fn lower_with(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions, how: Pa
                 op.groups = u16_of(*groups, "groups")?;
                 op.set_activation(n.act);
                 let (kh, kw) = (win.kernel[0], win.kernel[1]);
-                let shape = Blocked::conv(cout, xdims[3], kh, kw, *groups, int8);
+                let shape = Blocked::conv(cout, xdims[3], kh, kw, *groups, self.int8());
                 // Depthwise: every SIMD set's depthwise kernel reads PLAIN `[c][tap]`, which
                 // BLOCKED would pad 64-fold (16 output x 4 input channels around each weight).
                 let depthwise = *groups == xdims[3] && cout == *groups && kh * kw <= kestrel_runtime::kernels::DEPTHWISE_MAX_TAPS;
-                let how = if depthwise { Packing::Plain } else { how };
-                if int8 {
-                    let (sx, sy) = (qp(x).scale, qp(n.output).scale);
-                    let ws = quant::weight_scales(weight, cout);
-                    let wq = quant::quantize_weights(weight, &ws);
-                    let (pk, wq) = pack(ohwi(&wq, cout, cin_g, kh, kw), shape, how);
-                    op.packing = pk;
-                    op.weights = w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
-                    op.bias = w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
-                    op.quant = w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
-                } else {
-                    let (pk, wf) = pack(ohwi(weight, cout, cin_g, kh, kw), shape, how);
-                    op.packing = pk;
-                    op.weights = w.add_f32s(&wf);
-                    op.bias = w.add_f32s(bias);
-                }
-                push(&mut w, op);
+                let how = if depthwise { Packing::Plain } else { self.how };
+                self.weights(&mut op, n, &ohwi(weight, cout, cin_g, kh, kw), bias, shape, how);
+                self.push(op, n, ni);
             }
             NodeOp::Dense { weight, bias } => {
-                let nout = bias.len();
-                let layout = g.values[x].layout;
                 let mut op = Op::new(OpKind::Dense, in0, out);
                 op.set_activation(n.act);
-                let shape = Blocked::dense(nout, xdims.iter().product(), int8);
-                if int8 {
-                    let (sx, sy) = (qp(x).scale, qp(n.output).scale);
-                    let ws = quant::weight_scales(weight, nout);
-                    let wq = quant::quantize_weights(weight, &ws);
-                    let (pk, wq) = pack(dense_physical(&wq, nout, xdims, layout), shape, how);
-                    op.packing = pk;
-                    op.weights = w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
-                    op.bias = w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
-                    op.quant = w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
-                } else {
-                    let (pk, wf) = pack(dense_physical(weight, nout, xdims, layout), shape, how);
-                    op.packing = pk;
-                    op.weights = w.add_f32s(&wf);
-                    op.bias = w.add_f32s(bias);
-                }
-                push(&mut w, op);
+                let shape = Blocked::dense(bias.len(), xdims.iter().product(), self.int8());
+                let physical = dense_physical(weight, bias.len(), xdims, self.g.values[x].layout);
+                self.weights(&mut op, n, &physical, bias, shape, self.how);
+                self.push(op, n, ni);
             }
             NodeOp::MaxPool { win } | NodeOp::AvgPool { win, .. } => {
                 let kind = if matches!(n.op, NodeOp::MaxPool { .. }) { OpKind::MaxPool } else { OpKind::AvgPool };
-                if int8 && qp(x) != qp(n.output) {
+                if self.int8() && self.qp(x) != self.qp(n.output) {
                     bail!("node \"{}\": int8 pooling needs the input's quantization on its output", n.name);
                 }
                 let mut op = Op::new(kind, in0, out);
@@ -256,78 +266,90 @@ pub fn lower_with(g: &Graph, q: Option<&QuantInfo>, opts: &LowerOptions, how: Pa
                 if let NodeOp::AvgPool { count_include_pad, .. } = n.op {
                     op.aux = count_include_pad as u32;
                 }
-                push(&mut w, op);
+                self.push(op, n, ni);
             }
             NodeOp::Act(a) => {
-                let mut op;
-                if int8 {
-                    op = Op::new(OpKind::Lut, in0, out);
-                    op.quant = w.add_blob(&activation_lut(*a, qp(x), qp(n.output)));
-                } else {
-                    op = Op::new(OpKind::Act, in0, out);
-                    op.set_activation(*a);
-                }
-                push(&mut w, op);
+                let op = self.activation(*a, in0, out, x, n.output);
+                self.push(op, n, ni);
             }
-            NodeOp::Softmax => push(&mut w, Op::new(OpKind::Softmax, in0, out)),
+            NodeOp::Softmax => self.push(Op::new(OpKind::Softmax, in0, out), n, ni),
             NodeOp::Add => {
                 let mut op = Op::new(OpKind::Add, in0, out);
                 op.in1 = ins[1];
                 op.set_activation(n.act);
-                if int8 {
-                    let sy = qp(n.output).scale;
-                    op.quant = w.add_f32s(&[qp(n.inputs[0]).scale / sy, qp(n.inputs[1]).scale / sy]);
+                if self.int8() {
+                    let sy = self.qp(n.output).scale;
+                    op.quant = self.w.add_f32s(&[self.qp(n.inputs[0]).scale / sy, self.qp(n.inputs[1]).scale / sy]);
                 }
-                push(&mut w, op);
+                self.push(op, n, ni);
             }
             NodeOp::Concat => {
                 let mut c0 = 0u32;
-                for (i, &t) in ins.iter().enumerate() {
-                    let v = n.inputs[i];
+                for (&t, &v) in ins.iter().zip(&n.inputs) {
                     let mut op = Op::new(OpKind::ConcatPart, t, out);
                     op.aux = c0;
-                    if int8 {
-                        op.quant = w.add_f32s(&[qp(v).scale / qp(n.output).scale]);
+                    if self.int8() {
+                        op.quant = self.w.add_f32s(&[self.qp(v).scale / self.qp(n.output).scale]);
                     }
-                    c0 += g.values[v].dims[3] as u32;
-                    push(&mut w, op);
+                    c0 += self.g.values[v].dims[3] as u32;
+                    self.push(op, n, ni);
                 }
             }
             NodeOp::BatchNorm { .. } => bail!("node \"{}\" (BatchNormalization) was not folded", n.name),
             NodeOp::Alias => unreachable!("handled above"),
         }
-    }
-    w.output = value_tensor[g.output].context("the graph output is never computed")?;
-    if w.output == w.input {
-        // Only layout changes between input and output (e.g. a lone Flatten): copy, so the
-        // output has a tensor of its own.
-        let out = new_tensor(&mut w, &mut value_tensor, g.output)?;
-        let mut op;
-        if int8 {
-            op = Op::new(OpKind::Lut, w.input, out);
-            op.quant = w.add_blob(&activation_lut(Activation::None, qp(g.input), qp(g.output)));
-        } else {
-            op = Op::new(OpKind::Act, w.input, out);
-        }
-        w.add_op(op, "copy");
-        op_values.push(g.output);
-        op_nodes.push(g.nodes.len().saturating_sub(1));
-        w.output = out;
+        Ok(())
     }
 
-    let bufs = buffers(&w)?;
-    let (offs, arena) = plan::plan(&bufs, TENSOR_ALIGN);
-    for (t, o) in offs.into_iter().enumerate() {
-        w.tensors[t].offset = o;
+    /// Weights `[oc][..]` (float, in the kernels' order), bias and, for int8, the
+    /// requantization multipliers of a conv or dense op. Quantizing after the reorder
+    /// gives the same bytes as before it: both reorders permute within an output channel.
+    fn weights(&mut self, op: &mut Op, n: &Node, weight: &[f32], bias: &[f32], shape: Blocked, how: Packing) {
+        let nout = bias.len();
+        if self.int8() {
+            let (sx, sy) = (self.qp(n.inputs[0]).scale, self.qp(n.output).scale);
+            let ws = quant::weight_scales(weight, nout);
+            let (pk, wq) = pack(quant::quantize_weights(weight, &ws), shape, how);
+            op.packing = pk;
+            op.weights = self.w.add_blob(&wq.iter().map(|&v| v as u8).collect::<Vec<u8>>());
+            op.bias = self.w.add_i32s(&quant::quantize_bias(bias, sx, &ws));
+            op.quant = self.w.add_f32s(&quant::requant_multipliers(sx, &ws, sy));
+        } else {
+            let (pk, wf) = pack(weight.to_vec(), shape, how);
+            op.packing = pk;
+            op.weights = self.w.add_f32s(&wf);
+            op.bias = self.w.add_f32s(bias);
+        }
     }
-    w.arena_size = arena;
-    let bytes = w.finish();
-    Ok(Lowered {
-        bytes,
-        op_values,
-        op_nodes,
-        value_tensor,
-        arena,
-        arena_lower_bound: plan::lower_bound(&bufs),
-    })
+
+    /// A standalone activation from tensor `tin` (IR value `x`) to `tout` (value `y`): a
+    /// 256-entry table in int8, the activation itself in f32.
+    fn activation(&mut self, a: Activation, tin: u16, tout: u16, x: ValueId, y: ValueId) -> Op {
+        if self.int8() {
+            let mut op = Op::new(OpKind::Lut, tin, tout);
+            op.quant = self.w.add_blob(&activation_lut(a, self.qp(x), self.qp(y)));
+            op
+        } else {
+            let mut op = Op::new(OpKind::Act, tin, tout);
+            op.set_activation(a);
+            op
+        }
+    }
+
+    /// Point the file's output at the graph output's tensor. When only layout changes lie
+    /// between input and output (e.g. a lone Flatten), copy, so the output has a tensor of
+    /// its own.
+    fn close_output(&mut self) -> Result<()> {
+        let g = self.g;
+        self.w.output = self.value_tensor[g.output].context("the graph output is never computed")?;
+        if self.w.output == self.w.input {
+            let out = self.new_tensor(g.output)?;
+            let op = self.activation(Activation::None, self.w.input, out, g.input, g.output);
+            self.w.add_op(op, "copy");
+            self.op_values.push(g.output);
+            self.op_nodes.push(g.nodes.len().saturating_sub(1));
+            self.w.output = out;
+        }
+        Ok(())
+    }
 }

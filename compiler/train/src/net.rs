@@ -469,7 +469,7 @@ mod tests {
             let x = kestrel_compiler::zoo::random_input(&g, 9);
             let shape = g.values[g.input].onnx_shape();
             let bytes = kestrel_compiler::onnx::pb_util::encode(&kestrel_compiler::onnx::export::export_float(&g));
-            let want = kestrel_compiler::onnx::export::tests::run_tract(&bytes, &shape, &x);
+            let want = kestrel_engines::TractModel::new(&bytes, &shape).expect("tract").run(&shape, &x).expect("tract runs");
             let net = Net::new(g.clone(), &Device::Cpu).expect("net");
             let xt = Tensor::from_vec(x, shape.as_slice(), &Device::Cpu).expect("tensor");
             let out = net
