@@ -2,39 +2,7 @@
 
 use crate::format::{op, rd_f32, rd_u16, rd_u32, NO_TENSOR};
 
-/// Element type of a tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DType {
-    /// int8, asymmetric per-tensor quantization.
-    I8,
-    /// 32-bit float.
-    F32,
-}
-
-impl DType {
-    /// Decode from the file's byte.
-    pub fn from_u8(v: u8) -> Option<DType> {
-        match v {
-            1 => Some(DType::I8),
-            2 => Some(DType::F32),
-            _ => None,
-        }
-    }
-    /// The file's byte.
-    pub fn to_u8(self) -> u8 {
-        match self {
-            DType::I8 => 1,
-            DType::F32 => 2,
-        }
-    }
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            DType::I8 => 1,
-            DType::F32 => 4,
-        }
-    }
-}
+pub use crate::format::DType;
 
 /// The closed set of ops the runtime executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
