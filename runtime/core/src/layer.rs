@@ -50,7 +50,9 @@ pub(crate) struct Dense<'a> {
 pub(crate) enum LayerKind<'a> {
     /// A convolution the general kernels run.
     Conv2d(Conv<'a>),
-    /// A depthwise convolution (`groups == ic == oc`, at most [`DEPTHWISE_MAX_TAPS`] taps).
+    /// A depthwise convolution (`groups == ic == oc`, at most [`DEPTHWISE_MAX_TAPS`] taps):
+    /// an [`OpKind::DepthwiseConv2d`] op, or an [`OpKind::Conv2d`] of that shape from a file
+    /// written before the kind existed.
     Depthwise(Conv<'a>),
     /// Fully connected.
     Dense(Dense<'a>),
@@ -138,7 +140,7 @@ pub(crate) fn layer<'a>(f: &File<'a>, i: usize) -> Result<Layer<'a>> {
     let kind = op.op_kind().ok_or(r.bad("unknown op kind"))?;
     let act = r.activation(kind)?;
     let packing = Packing::try_from(op.packing).map_err(|_| Error::UnsupportedKernel { index: i })?;
-    let weighted = matches!(kind, OpKind::Conv2d | OpKind::Dense);
+    let weighted = matches!(kind, OpKind::Conv2d | OpKind::DepthwiseConv2d | OpKind::Dense);
     if packing != Packing::Plain && !weighted {
         return Err(Error::UnsupportedKernel { index: i });
     }
@@ -188,7 +190,7 @@ impl<'a> Reader<'a> {
             Activation::LeakyRelu(a) if !a.is_finite() || self.int8 => return Err(self.bad("invalid leaky relu")),
             _ => {}
         }
-        let fusable = matches!(kind, OpKind::Conv2d | OpKind::Dense | OpKind::Add | OpKind::Act);
+        let fusable = matches!(kind, OpKind::Conv2d | OpKind::DepthwiseConv2d | OpKind::Dense | OpKind::Add | OpKind::Act);
         if act != Activation::None && !fusable {
             return Err(self.bad("activation not allowed on this op"));
         }
@@ -255,7 +257,7 @@ impl<'a> Reader<'a> {
     fn kind(&self, kind: OpKind, packing: Packing, x: &TensorInfo, y: &TensorInfo, b: Option<TensorInfo>) -> Result<LayerKind<'a>> {
         let o = &self.op;
         Ok(match kind {
-            OpKind::Conv2d => self.conv(packing, x, y)?,
+            OpKind::Conv2d | OpKind::DepthwiseConv2d => self.conv(kind, packing, x, y)?,
             OpKind::Dense => {
                 let n = y.dims[3];
                 let params = self.params(packing, Blocked::dense(n, x.len(), self.int8), n, "dense too large")?;
@@ -312,13 +314,18 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A conv record; one of depthwise shape decodes as [`LayerKind::Depthwise`].
-    fn conv(&self, packing: Packing, x: &TensorInfo, y: &TensorInfo) -> Result<LayerKind<'a>> {
+    /// A conv or depthwise conv record. A `Conv2d` of depthwise shape decodes as
+    /// [`LayerKind::Depthwise`] too, so files written before that kind existed run the same
+    /// kernels as they did.
+    fn conv(&self, kind: OpKind, packing: Packing, x: &TensorInfo, y: &TensorInfo) -> Result<LayerKind<'a>> {
         let g = self.window(x, y)?;
         if g.ic % g.groups != 0 || g.oc % g.groups != 0 {
             return Err(self.bad("channels not divisible by groups"));
         }
         let depthwise = g.groups == g.ic && g.ic == g.oc && g.kh * g.kw <= DEPTHWISE_MAX_TAPS;
+        if kind == OpKind::DepthwiseConv2d && !depthwise {
+            return Err(self.bad("depthwise conv needs groups == channels and at most 49 taps"));
+        }
         let shape = Blocked::conv(g.oc, g.ic, g.kh, g.kw, g.groups, self.int8);
         let c = Conv { g, packing, params: self.params(packing, shape, g.oc, "conv too large")? };
         Ok(if depthwise { LayerKind::Depthwise(c) } else { LayerKind::Conv2d(c) })

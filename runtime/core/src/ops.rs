@@ -7,7 +7,9 @@ pub use crate::format::DType;
 /// The closed set of ops the runtime executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
-    /// 2-D convolution (groups, depthwise, dilation, asymmetric pads).
+    /// 2-D convolution (groups, dilation, asymmetric pads). Files written before
+    /// [`OpKind::DepthwiseConv2d`] existed store depthwise convs as this kind; the runtime
+    /// runs those of depthwise shape on the depthwise kernels too.
     Conv2d = 1,
     /// Fully connected: output[n] = bias[n] + sum_k w[n][k] * x[k].
     Dense = 2,
@@ -25,6 +27,9 @@ pub enum OpKind {
     Lut = 8,
     /// f32 standalone activation (int8 models use [`OpKind::Lut`]).
     Act = 9,
+    /// Depthwise 2-D convolution: `groups == ic == oc` and at most
+    /// [`crate::kernels::DEPTHWISE_MAX_TAPS`] taps; record fields as [`OpKind::Conv2d`].
+    DepthwiseConv2d = 10,
 }
 
 impl OpKind {
@@ -40,6 +45,7 @@ impl OpKind {
             7 => OpKind::Softmax,
             8 => OpKind::Lut,
             9 => OpKind::Act,
+            10 => OpKind::DepthwiseConv2d,
             _ => return None,
         })
     }
@@ -55,6 +61,7 @@ impl OpKind {
             OpKind::Softmax => "Softmax",
             OpKind::Lut => "Lut",
             OpKind::Act => "Activation",
+            OpKind::DepthwiseConv2d => "DepthwiseConv2D",
         }
     }
 }

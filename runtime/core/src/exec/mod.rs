@@ -75,7 +75,7 @@ fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8]) -
     let int8 = l.x.dtype == DType::I8;
     match l.kind {
         LayerKind::Conv2d(c) => conv(k.conv2d_i8, k.conv2d_f32, &c, l, Run { par, work, x, y }),
-        LayerKind::Depthwise(c) => conv(k.conv2d_i8, k.conv2d_f32, &c, l, Run { par, work, x, y }),
+        LayerKind::Depthwise(c) => conv(k.dwconv2d_i8, k.dwconv2d_f32, &c, l, Run { par, work, x, y }),
         LayerKind::Dense(d) => dense(k, &d, l, Run { par, work, x, y }),
         LayerKind::MaxPool(g) if int8 => Run { par, work, x, y }.rows(&g, &|x, oy0, y| (k.maxpool_i8)(&g, x, oy0, y)),
         LayerKind::MaxPool(g) => Run { par, work, x, y }.rows(&g, &|x, oy0, y| (k.maxpool_f32)(&g, x, oy0, y)),

@@ -168,7 +168,9 @@ pub mod tensor {
 pub mod op {
     /// Length of an op record.
     pub const LEN: usize = 80;
-    /// u8 op kind ([`crate::OpKind`]).
+    /// u8 op kind ([`crate::OpKind`]: 1 conv, 2 dense, 3 max pool, 4 average pool, 5 add,
+    /// 6 concat part, 7 softmax, 8 lookup table, 9 activation, 10 depthwise conv; kind 10
+    /// is an addition to version 1, which older runtimes refuse as an unknown kind).
     pub const KIND: usize = 0;
     /// u8 fused activation: 0 none, 1 relu, 2 clip, 3 leaky relu.
     pub const ACT: usize = 1;
