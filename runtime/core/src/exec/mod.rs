@@ -71,20 +71,20 @@ fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8]) -
     };
     let ranges = [(l.x.offset, l.x.size), b];
     let (y, [x, b]) = arena::split(arena, (l.y.offset, l.y.size), ranges).ok_or(broken("tensor ranges out of the arena"))?;
-    let work = l.work().1;
+    let r = Run { par, work: l.work().1, x, y };
     let int8 = l.x.dtype == DType::I8;
     match l.kind {
-        LayerKind::Conv2d(c) => conv(k.conv2d_i8, k.conv2d_f32, &c, l, Run { par, work, x, y }),
-        LayerKind::Depthwise(c) => conv(k.dwconv2d_i8, k.dwconv2d_f32, &c, l, Run { par, work, x, y }),
-        LayerKind::Dense(d) => dense(k, &d, l, Run { par, work, x, y }),
-        LayerKind::MaxPool(g) if int8 => Run { par, work, x, y }.rows(&g, &|x, oy0, y| (k.maxpool_i8)(&g, x, oy0, y)),
-        LayerKind::MaxPool(g) => Run { par, work, x, y }.rows(&g, &|x, oy0, y| (k.maxpool_f32)(&g, x, oy0, y)),
+        LayerKind::Conv2d(c) => conv(k.conv2d_i8, k.conv2d_f32, &c, l, r),
+        LayerKind::Depthwise(c) => conv(k.dwconv2d_i8, k.dwconv2d_f32, &c, l, r),
+        LayerKind::Dense(d) => dense(k, &d, l, r),
+        LayerKind::MaxPool(g) if int8 => r.rows(&g, &|x, oy0, y| (k.maxpool_i8)(&g, x, oy0, y)),
+        LayerKind::MaxPool(g) => r.rows(&g, &|x, oy0, y| (k.maxpool_f32)(&g, x, oy0, y)),
         LayerKind::AvgPool { g, count_include_pad: incl } if int8 => {
             let zx = l.x.zero_point;
-            Run { par, work, x, y }.rows(&g, &|x, oy0, y| (k.avgpool_i8)(&g, incl, zx, x, oy0, y))
+            r.rows(&g, &|x, oy0, y| (k.avgpool_i8)(&g, incl, zx, x, oy0, y))
         }
-        LayerKind::AvgPool { g, count_include_pad: incl } => Run { par, work, x, y }.rows(&g, &|x, oy0, y| (k.avgpool_f32)(&g, incl, x, oy0, y)),
-        _ => elementwise(l, x, b, y),
+        LayerKind::AvgPool { g, count_include_pad: incl } => r.rows(&g, &|x, oy0, y| (k.avgpool_f32)(&g, incl, x, oy0, y)),
+        _ => elementwise(l, r.x, b, r.y),
     }
 }
 
