@@ -62,7 +62,7 @@ pub fn work(m: &Model<'_>) -> u64 {
             let window = op.kh as u64 * op.kw as u64;
             let out = y.len() as u64;
             match op.op_kind() {
-                Some(OpKind::Conv2d) => out * window * (x.dims[3] / (op.groups as usize).max(1)) as u64,
+                Some(OpKind::Conv2d | OpKind::DepthwiseConv2d) => out * window * (x.dims[3] / (op.groups as usize).max(1)) as u64,
                 Some(OpKind::Dense) => out * x.len() as u64,
                 Some(OpKind::MaxPool | OpKind::AvgPool) => out * window,
                 _ => out + x.len() as u64,

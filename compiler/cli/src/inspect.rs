@@ -113,13 +113,13 @@ fn kes_summary(a: &Args) -> Result<Summary> {
         let kind = op.op_kind().unwrap_or(OpKind::Lut);
         // Real weights, from the geometry (packed blobs carry zero padding).
         let wcount = match kind {
-            OpKind::Conv2d => (y.dims[3] * op.kh as usize * op.kw as usize * (x.dims[3] / (op.groups as usize).max(1))) as u64,
+            OpKind::Conv2d | OpKind::DepthwiseConv2d => (y.dims[3] * op.kh as usize * op.kw as usize * (x.dims[3] / (op.groups as usize).max(1))) as u64,
             OpKind::Dense => (y.dims[3] * x.len()) as u64,
             _ => op.weights.len as u64 / elem,
         };
-        let params = if matches!(kind, OpKind::Conv2d | OpKind::Dense) { wcount + y.dims[3] as u64 } else { 0 };
+        let params = if matches!(kind, OpKind::Conv2d | OpKind::DepthwiseConv2d | OpKind::Dense) { wcount + y.dims[3] as u64 } else { 0 };
         let macs = match kind {
-            OpKind::Conv2d => wcount / y.dims[3] as u64 * y.len() as u64,
+            OpKind::Conv2d | OpKind::DepthwiseConv2d => wcount / y.dims[3] as u64 * y.len() as u64,
             OpKind::Dense => wcount,
             _ => 0,
         };

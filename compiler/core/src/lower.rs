@@ -235,15 +235,17 @@ impl<'g> Lowering<'g> {
             NodeOp::Conv { weight, bias, win, groups } => {
                 let cout = ydims[3];
                 let cin_g = xdims[3] / groups;
-                let mut op = Op::new(OpKind::Conv2d, in0, out);
+                let (kh, kw) = (win.kernel[0], win.kernel[1]);
+                // Depthwise: its own op kind (the kernel table's depthwise slot), with PLAIN
+                // `[c][tap]` weights, which BLOCKED would pad 64-fold (16 output x 4 input
+                // channels around each weight).
+                let depthwise = *groups == xdims[3] && cout == *groups && kh * kw <= kestrel_runtime::kernels::DEPTHWISE_MAX_TAPS;
+                let kind = if depthwise { OpKind::DepthwiseConv2d } else { OpKind::Conv2d };
+                let mut op = Op::new(kind, in0, out);
                 geom_op(&mut op, win)?;
                 op.groups = u16_of(*groups, "groups")?;
                 op.set_activation(n.act);
-                let (kh, kw) = (win.kernel[0], win.kernel[1]);
                 let shape = Blocked::conv(cout, xdims[3], kh, kw, *groups, self.int8());
-                // Depthwise: every SIMD set's depthwise kernel reads PLAIN `[c][tap]`, which
-                // BLOCKED would pad 64-fold (16 output x 4 input channels around each weight).
-                let depthwise = *groups == xdims[3] && cout == *groups && kh * kw <= kestrel_runtime::kernels::DEPTHWISE_MAX_TAPS;
                 let how = if depthwise { Packing::Plain } else { self.how };
                 self.weights(&mut op, n, &ohwi(weight, cout, cin_g, kh, kw), bias, shape, how);
                 self.push(op, n, ni);

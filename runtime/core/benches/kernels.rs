@@ -86,8 +86,8 @@ fn conv_f32(c: &mut Criterion) {
     grp.finish();
 }
 
-/// Depthwise 3x3 layers of a MobileNet-v1-like network (PLAIN weights, as the compiler
-/// writes them for depthwise convs with many channels; int8 and f32).
+/// Depthwise 3x3 layers of a MobileNet-v1-like network through the depthwise slot (PLAIN
+/// weights, as the compiler writes them; int8 and f32).
 fn depthwise(c: &mut Criterion) {
     let dw = |hw: usize, ch: usize, s: usize| {
         let o = (hw + 2 - 3) / s + 1;
@@ -107,8 +107,8 @@ fn depthwise(c: &mut Criterion) {
         let (mut y, mut yf) = (vec![0i8; g.oh * g.ow * g.oc], vec![0f32; g.oh * g.ow * g.oc]);
         grp.throughput(Throughput::Elements(macs(&g)));
         for k in kernels::available() {
-            grp.bench_function(BenchmarkId::new(format!("{}/i8", k.name), name), |bch| bch.iter(|| (k.conv2d_i8)(black_box(&a), 0, &mut y)));
-            grp.bench_function(BenchmarkId::new(format!("{}/f32", k.name), name), |bch| bch.iter(|| (k.conv2d_f32)(black_box(&af), 0, &mut yf)));
+            grp.bench_function(BenchmarkId::new(format!("{}/i8", k.name), name), |bch| bch.iter(|| (k.dwconv2d_i8)(black_box(&a), 0, &mut y)));
+            grp.bench_function(BenchmarkId::new(format!("{}/f32", k.name), name), |bch| bch.iter(|| (k.dwconv2d_f32)(black_box(&af), 0, &mut yf)));
         }
     }
     grp.finish();

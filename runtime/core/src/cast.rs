@@ -42,5 +42,32 @@ macro_rules! typed_view {
 typed_view!(f32s, f32s_mut, f32);
 typed_view!(i32s, i32s_mut, i32);
 
+/// An arena element type: a byte range viewed as a slice of it (the executor's typed
+/// inputs and outputs).
+pub(crate) trait Elem: Sized + Send {
+    /// The bytes as elements; `None` if misaligned or not whole elements.
+    fn view(b: &[u8]) -> Option<&[Self]>;
+    /// Mutable variant of [`Elem::view`].
+    fn view_mut(b: &mut [u8]) -> Option<&mut [Self]>;
+}
+
+impl Elem for i8 {
+    fn view(b: &[u8]) -> Option<&[i8]> {
+        Some(i8s(b))
+    }
+    fn view_mut(b: &mut [u8]) -> Option<&mut [i8]> {
+        Some(i8s_mut(b))
+    }
+}
+
+impl Elem for f32 {
+    fn view(b: &[u8]) -> Option<&[f32]> {
+        f32s(b)
+    }
+    fn view_mut(b: &mut [u8]) -> Option<&mut [f32]> {
+        f32s_mut(b)
+    }
+}
+
 #[cfg(target_endian = "big")]
 compile_error!("kestrel-runtime reads .kes weights in place and supports little-endian targets only");

@@ -29,6 +29,7 @@ mod error;
 mod exec;
 pub mod format;
 pub mod kernels;
+mod layer;
 pub mod lifetimes;
 mod model;
 pub mod ops;
@@ -44,7 +45,8 @@ pub mod writer;
 pub use aligned::AlignedBuf;
 pub use crc32::crc32;
 pub use error::Error;
-pub use model::{Labels, Meta, Model, Precision, Preprocess, TensorInfo};
+pub use format::{ChannelOrder, Meta, Packing, Precision, Preprocess, Resize, TensorInfo};
+pub use model::{Labels, Model};
 pub use ops::{Activation, DType, Op, OpKind};
 pub use parallel::{Parallel, Sequential};
 #[cfg(feature = "std")]

@@ -2,44 +2,14 @@
 
 use crate::format::{op, rd_f32, rd_u16, rd_u32, NO_TENSOR};
 
-/// Element type of a tensor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DType {
-    /// int8, asymmetric per-tensor quantization.
-    I8,
-    /// 32-bit float.
-    F32,
-}
-
-impl DType {
-    /// Decode from the file's byte.
-    pub fn from_u8(v: u8) -> Option<DType> {
-        match v {
-            1 => Some(DType::I8),
-            2 => Some(DType::F32),
-            _ => None,
-        }
-    }
-    /// The file's byte.
-    pub fn to_u8(self) -> u8 {
-        match self {
-            DType::I8 => 1,
-            DType::F32 => 2,
-        }
-    }
-    /// Bytes per element.
-    pub fn size(self) -> usize {
-        match self {
-            DType::I8 => 1,
-            DType::F32 => 4,
-        }
-    }
-}
+pub use crate::format::DType;
 
 /// The closed set of ops the runtime executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
-    /// 2-D convolution (groups, depthwise, dilation, asymmetric pads).
+    /// 2-D convolution (groups, dilation, asymmetric pads). Files written before
+    /// [`OpKind::DepthwiseConv2d`] existed store depthwise convs as this kind; the runtime
+    /// runs those of depthwise shape on the depthwise kernels too.
     Conv2d = 1,
     /// Fully connected: output[n] = bias[n] + sum_k w[n][k] * x[k].
     Dense = 2,
@@ -57,6 +27,9 @@ pub enum OpKind {
     Lut = 8,
     /// f32 standalone activation (int8 models use [`OpKind::Lut`]).
     Act = 9,
+    /// Depthwise 2-D convolution: `groups == ic == oc` and at most
+    /// [`crate::kernels::DEPTHWISE_MAX_TAPS`] taps; record fields as [`OpKind::Conv2d`].
+    DepthwiseConv2d = 10,
 }
 
 impl OpKind {
@@ -72,6 +45,7 @@ impl OpKind {
             7 => OpKind::Softmax,
             8 => OpKind::Lut,
             9 => OpKind::Act,
+            10 => OpKind::DepthwiseConv2d,
             _ => return None,
         })
     }
@@ -87,6 +61,7 @@ impl OpKind {
             OpKind::Softmax => "Softmax",
             OpKind::Lut => "Lut",
             OpKind::Act => "Activation",
+            OpKind::DepthwiseConv2d => "DepthwiseConv2D",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! check against a trusted key (feature `signature`, [`crate::Model::load_verified`]), and
 //! the signer's half of the layout (feature `writer`). The layout is in [`crate::format`].
 
-use crate::format::{header, rd_u16, rd_u32, sig, FLAG_SIGNED, FORMAT_VERSION, HEADER_LEN, MAGIC};
+use crate::format::{rd_u32, sig, Header, HEADER_LEN};
 use crate::{Error, Result};
 
 /// What a signature block says about its signer (not a proof of anything until verified).
@@ -45,24 +45,15 @@ pub(crate) fn check_block(block: &[u8]) -> Result<()> {
 /// Read only the header and the signature block: `Ok(None)` for an unsigned model,
 /// `Ok(Some(..))` for a well-formed block. Checks nothing past the header and the block.
 pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>> {
-    if bytes.len() < HEADER_LEN {
-        return Err(Error::Truncated { needed: HEADER_LEN, got: bytes.len() });
-    }
-    if bytes[..8] != MAGIC {
-        return Err(Error::BadMagic);
-    }
-    let version = rd_u16(bytes, 8);
-    if version > FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
-    }
-    if rd_u32(bytes, header::FLAGS) & FLAG_SIGNED == 0 {
+    let h = Header::parse(bytes)?;
+    if !h.signed() {
         return Ok(None);
     }
-    let file_len = rd_u32(bytes, header::FILE_LEN) as usize;
+    let file_len = h.file_len;
     if file_len < HEADER_LEN {
         return Err(Error::BadSection { kind: 0, what: "file length in header does not match the data" });
     }
-    let total = file_len.saturating_add(sig::LEN);
+    let total = h.total_len();
     if bytes.len() < total {
         return Err(Error::Truncated { needed: total, got: bytes.len() });
     }
@@ -98,16 +89,18 @@ pub(crate) fn verify(bytes: &[u8], trusted: &[u8; 32]) -> Result<()> {
 /// signature with [`put_signature`]. Refuses models that are already signed.
 #[cfg(feature = "writer")]
 pub fn prepare_signed(unsigned: &[u8], public_key: &[u8; 32]) -> Result<(alloc::vec::Vec<u8>, usize)> {
+    use crate::format::{header, FLAG_SIGNED};
     if let Some(s) = signature_info(unsigned)? {
         return Err(Error::AlreadySigned { key_id: u64::from_be_bytes(s.key_id) });
     }
-    let file_len = rd_u32(unsigned, header::FILE_LEN) as usize;
+    let h = Header::parse(unsigned)?;
+    let file_len = h.file_len;
     if file_len != unsigned.len() {
         return Err(Error::BadSection { kind: 0, what: "file length in header does not match the data" });
     }
     let mut out = alloc::vec::Vec::with_capacity(file_len + sig::LEN);
     out.extend_from_slice(unsigned);
-    let flags = rd_u32(unsigned, header::FLAGS) | FLAG_SIGNED;
+    let flags = h.flags | FLAG_SIGNED;
     out[header::FLAGS..header::FLAGS + 4].copy_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&sig::MAGIC);
     out.extend_from_slice(&(sig::LEN as u32).to_le_bytes());

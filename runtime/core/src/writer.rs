@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::format::{meta, op, section, tensor, FORMAT_VERSION, HEADER_LEN, MAGIC, SECTION_ENTRY_LEN, WEIGHT_ALIGN};
-use crate::model::{Precision, Preprocess};
+use crate::format::{header, Precision, Preprocess};
 use crate::ops::{Blob, DType, Op};
 
 /// One tensor as the writer records it.
@@ -211,11 +211,11 @@ impl KesWriter {
             out.extend_from_slice(body);
         }
         out[..8].copy_from_slice(&MAGIC);
-        out[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+        out[header::VERSION..][..2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[header::HEADER_LEN..][..2].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
         let total = out.len() as u32;
-        out[16..20].copy_from_slice(&total.to_le_bytes());
-        out[24..28].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+        out[header::FILE_LEN..][..4].copy_from_slice(&total.to_le_bytes());
+        out[header::SECTIONS..][..4].copy_from_slice(&(sections.len() as u32).to_le_bytes());
         for (i, (kind, off, len)) in table.iter().enumerate() {
             let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
             out[e..e + 4].copy_from_slice(&kind.to_le_bytes());
@@ -223,7 +223,7 @@ impl KesWriter {
             out[e + 8..e + 12].copy_from_slice(&len.to_le_bytes());
         }
         let crc = crate::crc32(&out[HEADER_LEN..]);
-        out[20..24].copy_from_slice(&crc.to_le_bytes());
+        out[header::CRC..][..4].copy_from_slice(&crc.to_le_bytes());
         out
     }
 }

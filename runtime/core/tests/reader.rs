@@ -135,6 +135,55 @@ fn resealed_corruptions_are_refused_or_run() {
     eprintln!("{accepted} re-sealed corruptions loaded and ran");
 }
 
+/// The output tensor's bytes after a run on kernel set `k`.
+fn output_bytes(bytes: &[u8], k: &kestrel_runtime::kernels::Kernels) -> Result<Vec<u8>, Error> {
+    let buf = Aligned::new(bytes);
+    let m = Model::load(buf.bytes())?;
+    let mut arena = Aligned::zeroed(m.arena_size());
+    let x: Vec<f32> = (0..m.input().len()).map(|i| (i % 13) as f32 / 13.0 - 0.3).collect();
+    m.set_input_f32(arena.bytes_mut(), &x)?;
+    m.run_with(k, arena.bytes_mut())?;
+    let t = m.output();
+    Ok(arena.bytes()[t.offset..t.offset + t.size].to_vec())
+}
+
+/// A depthwise conv stored as `Conv2d` (files written before `DepthwiseConv2d` existed) and
+/// the same op stored as `DepthwiseConv2d` run on every kernel set with the same output
+/// bytes; a conv that is not depthwise is refused under the new kind.
+#[test]
+fn depthwise_kind_and_old_depthwise_conv_agree() {
+    use kestrel_runtime::format::{op, section};
+    use kestrel_runtime::OpKind;
+    for (name, file) in [("int8", INT8), ("f32", F32)] {
+        let n = u32::from_le_bytes(file[24..28].try_into().unwrap()) as usize;
+        let ops = (0..n)
+            .map(|i| HEADER_LEN + i * format::SECTION_ENTRY_LEN)
+            .find(|&e| u32::from_le_bytes(file[e..e + 4].try_into().unwrap()) == section::OPS)
+            .map(|e| u32::from_le_bytes(file[e + 4..e + 8].try_into().unwrap()) as usize)
+            .expect("ops section");
+        let buf = Aligned::new(file);
+        let m = Model::load(buf.bytes()).expect("load");
+        let mut renamed = 0;
+        for i in (0..m.n_ops()).filter(|&i| m.op(i).op_kind() == Some(OpKind::Conv2d)) {
+            let mut b = file.to_vec();
+            b[ops + i * op::LEN + op::KIND] = OpKind::DepthwiseConv2d as u8;
+            reseal(&mut b);
+            let (o, x, y) = (m.op(i), m.tensor(m.op(i).in0 as usize), m.tensor(m.op(i).out as usize));
+            let depthwise = o.groups as usize == x.dims[3] && x.dims[3] == y.dims[3];
+            if !depthwise {
+                assert!(Model::load(Aligned::new(&b).bytes()).is_err(), "{name}: op {i} is no depthwise conv");
+                continue;
+            }
+            renamed += 1;
+            for k in kestrel_runtime::kernels::available() {
+                let old = output_bytes(file, k).expect("old file runs");
+                assert_eq!(output_bytes(&b, k).expect("new kind runs"), old, "{name}: op {i}, {}", k.name);
+            }
+        }
+        assert_eq!(renamed, 1, "{name}: the seed has one depthwise conv");
+    }
+}
+
 #[test]
 fn truncations_are_refused() {
     for len in (0..INT8.len()).step_by(STRIDE) {

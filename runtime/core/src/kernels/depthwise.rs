@@ -6,9 +6,11 @@
 //! the lanes run over channels instead ([`super::channel_lanes`]): each block of channels
 //! first copies its weights, from either packing (through [`WLayout`]), into a `[tap][CB]`
 //! table on the stack, then every output pixel accumulates over the taps inside the input.
-//! Each kernel set calls these functions from one compiled with its own target features
-//! (`avx2`; `avx512bw`; aarch64's baseline NEON; plain Thumb-2 on Cortex-M). The scalar
-//! reference stays the specification.
+//! Each kernel set's depthwise slot (`dwconv2d_i8` / `dwconv2d_f32` in [`super::Kernels`])
+//! calls [`dwconv2d_i8`] / [`dwconv2d_f32`] from one file per set compiled with its own
+//! target features (`x86/avx2_dwconv2d_i8.rs`: AVX2; `x86/avx512_dwconv2d_i8.rs`: AVX-512
+//! BW; `aarch64/neon_dwconv2d_i8.rs`: baseline NEON; `cortexm/dsp_dwconv2d_i8.rs`: plain
+//! Thumb-2; f32 twins). The scalar reference (`scalar_dwconv2d.rs`) stays the specification.
 //!
 //! Exactness (int8): `x - zx` is within ±255 and `w` within [-128, 127], so each product
 //! fits i16 (|p| ≤ 32,640) and is exact; products are summed in wrapping i32 over the same
@@ -25,7 +27,7 @@
 #![cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 
 use super::channel_lanes::{self, LaneOp, CB};
-use super::{ConvF32, ConvI8, Geom, WLayout};
+use super::{scalar_dwconv2d_f32, scalar_dwconv2d_i8, ConvF32, ConvI8, Geom, WLayout};
 use crate::format::packing;
 use crate::ops::Activation;
 
@@ -185,6 +187,24 @@ pub(crate) fn conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) -> bool {
     };
     channel_lanes::run(&mut op, g, a.x, oy0, y);
     true
+}
+
+/// The int8 depthwise slot's body: the channel-lane kernel, or the scalar reference for
+/// arguments it doesn't take. Each set's `*_dwconv2d_i8` file compiles it with its own
+/// target features.
+#[inline(always)]
+pub(crate) fn dwconv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
+    if !conv2d_i8(a, oy0, y) {
+        scalar_dwconv2d_i8(a, oy0, y);
+    }
+}
+
+/// The f32 depthwise slot's body, as [`dwconv2d_i8`].
+#[inline(always)]
+pub(crate) fn dwconv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
+    if !conv2d_f32(a, oy0, y) {
+        scalar_dwconv2d_f32(a, oy0, y);
+    }
 }
 
 /// `round_half_even(v) as i32` for |v| < 2^22 (the clamp guarantees it), computed as the

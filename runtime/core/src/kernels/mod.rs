@@ -21,6 +21,7 @@ mod elementwise;
 mod layout;
 mod scalar_conv2d;
 mod scalar_dense;
+mod scalar_dwconv2d;
 mod scalar_pool;
 pub mod x86;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -32,6 +33,7 @@ pub use depthwise::MAX_TAPS as DEPTHWISE_MAX_TAPS;
 pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, softmax_f32, softmax_i8};
 pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
 pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
+pub use scalar_dwconv2d::{scalar_dwconv2d_f32, scalar_dwconv2d_i8};
 pub use scalar_pool::{scalar_avgpool_f32, scalar_avgpool_i8, scalar_maxpool_f32, scalar_maxpool_i8};
 #[cfg(any(test, feature = "writer"))]
 pub use layout::pack_blocked;
@@ -175,6 +177,11 @@ pub struct Kernels {
     pub conv2d_i8: fn(&ConvI8<'_>, usize, &mut [i8]),
     /// f32 convolution.
     pub conv2d_f32: fn(&ConvF32<'_>, usize, &mut [f32]),
+    /// int8 depthwise convolution (`groups == ic == oc`, at most [`DEPTHWISE_MAX_TAPS`]
+    /// taps; the executor routes such convs here, whatever their op kind).
+    pub dwconv2d_i8: fn(&ConvI8<'_>, usize, &mut [i8]),
+    /// f32 depthwise convolution.
+    pub dwconv2d_f32: fn(&ConvF32<'_>, usize, &mut [f32]),
     /// int8 dense.
     pub dense_i8: fn(&DenseI8<'_>, usize, &mut [i8]),
     /// f32 dense.
@@ -202,6 +209,8 @@ pub const SCALAR: Kernels = Kernels {
     name: "scalar",
     conv2d_i8: scalar_conv2d_i8,
     conv2d_f32: scalar_conv2d_f32,
+    dwconv2d_i8: scalar_dwconv2d_i8,
+    dwconv2d_f32: scalar_dwconv2d_f32,
     dense_i8: scalar_dense_i8,
     dense_f32: scalar_dense_f32,
     maxpool_i8: scalar_maxpool_i8,

@@ -14,7 +14,7 @@ use crate::format::packing::{Blocked, OC_BLOCK};
 /// the input; `x_offset` is the tap's first channel (the caller adds the group's), `tap` is
 /// `ky * kw + kx`.
 #[inline(always)]
-fn for_each_tap(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
+pub(super) fn for_each_tap(g: &Geom, oy: usize, ox: usize, mut f: impl FnMut(usize, usize)) {
     for ky in 0..g.kh {
         let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
         if iy < 0 || iy >= g.ih as isize {

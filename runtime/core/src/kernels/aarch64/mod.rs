@@ -25,6 +25,10 @@ mod neon_dense_f32;
 #[cfg(target_arch = "aarch64")]
 mod neon_dense_i8;
 #[cfg(target_arch = "aarch64")]
+mod neon_dwconv2d_f32;
+#[cfg(target_arch = "aarch64")]
+mod neon_dwconv2d_i8;
+#[cfg(target_arch = "aarch64")]
 mod neon_maxpool;
 #[cfg(target_arch = "aarch64")]
 mod neon_quantize;
@@ -58,6 +62,8 @@ static NEON: Kernels = Kernels {
     name: "neon",
     conv2d_i8: neon_conv2d_i8::neon_conv2d_i8,
     conv2d_f32: neon_conv2d_f32::neon_conv2d_f32,
+    dwconv2d_i8: neon_dwconv2d_i8::neon_dwconv2d_i8,
+    dwconv2d_f32: neon_dwconv2d_f32::neon_dwconv2d_f32,
     dense_i8: neon_dense_i8::neon_dense_i8,
     dense_f32: neon_dense_f32::neon_dense_f32,
     maxpool_i8: neon_maxpool::neon_maxpool_i8,
@@ -72,6 +78,8 @@ static NEON_DOTPROD: Kernels = Kernels {
     name: "neon-dotprod",
     conv2d_i8: sdot_conv2d_i8::sdot_conv2d_i8,
     conv2d_f32: neon_conv2d_f32::neon_conv2d_f32,
+    dwconv2d_i8: neon_dwconv2d_i8::neon_dwconv2d_i8,
+    dwconv2d_f32: neon_dwconv2d_f32::neon_dwconv2d_f32,
     dense_i8: sdot_dense_i8::sdot_dense_i8,
     dense_f32: neon_dense_f32::neon_dense_f32,
     maxpool_i8: neon_maxpool::neon_maxpool_i8,

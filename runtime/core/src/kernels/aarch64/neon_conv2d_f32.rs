@@ -19,10 +19,6 @@ const N: usize = 6;
 
 /// f32 convolution, NEON. Falls back to the scalar reference for other packings.
 pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
-    // Depthwise convs: the channel-lane body, vectorized with NEON.
-    if crate::kernels::depthwise::conv2d_f32(a, oy0, y) {
-        return;
-    }
     match conv_shape(
         &a.g,
         a.packing,

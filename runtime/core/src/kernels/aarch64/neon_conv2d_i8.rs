@@ -86,10 +86,6 @@ impl DotI8 for Smull {
 
 /// int8 convolution, NEON. Falls back to the scalar reference for other packings.
 pub(super) fn neon_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
-    // Depthwise convs: the channel-lane body, vectorized with NEON (baseline on aarch64).
-    if crate::kernels::depthwise::conv2d_i8(a, oy0, y) {
-        return;
-    }
     match conv_shape(
         &a.g,
         a.packing,

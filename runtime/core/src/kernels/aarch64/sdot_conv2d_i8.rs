@@ -60,10 +60,6 @@ impl DotI8 for Sdot {
 /// int8 convolution, NEON + dot product. Falls back to the scalar reference for other
 /// packings.
 pub(super) fn sdot_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
-    // Depthwise convs: the channel-lane body (NEON; one input channel leaves sdot nothing to sum).
-    if crate::kernels::depthwise::conv2d_i8(a, oy0, y) {
-        return;
-    }
     match conv_shape(
         &a.g,
         a.packing,

@@ -1,7 +1,8 @@
 //! Cortex-M4/M7 (Armv7E-M) kernel set `dsp`: int8 convolution and dense layers with the
 //! DSP extension's dual 16x16 multiply-accumulate (`smlad`) on sign-extended byte pairs
-//! (`sxtb16`, `sxtab16`), as CMSIS-NN does; f32 ops, pools and quantization use the scalar
-//! reference (the M4F/M7 FPU has no SIMD).
+//! (`sxtb16`, `sxtab16`), as CMSIS-NN does; depthwise convolution with the channel-lane
+//! kernel; f32 ops, pools and quantization use the scalar reference (the M4F/M7 FPU has no
+//! SIMD).
 //!
 //! The set is handed out ([`dsp`]) when the build targets an Armv7E-M core:
 //! `cfg(kestrel_arm_dsp)`, set by `runtime/core/build.rs` from the target name, since
@@ -17,6 +18,8 @@ mod common;
 mod dsp_conv2d_i8;
 #[cfg(any(kestrel_arm_dsp, test))]
 mod dsp_dense_i8;
+#[cfg(any(kestrel_arm_dsp, test))]
+mod dsp_dwconv2d_i8;
 #[cfg(any(kestrel_arm_dsp, test))]
 mod instr;
 #[cfg(any(kestrel_arm_dsp, test))]
@@ -38,6 +41,8 @@ static DSP: Kernels = Kernels {
     name: "dsp",
     conv2d_i8: dsp_conv2d_i8::dsp_conv2d_i8,
     conv2d_f32: super::scalar_conv2d_f32,
+    dwconv2d_i8: dsp_dwconv2d_i8::dsp_dwconv2d_i8,
+    dwconv2d_f32: super::scalar_dwconv2d_f32,
     dense_i8: dsp_dense_i8::dsp_dense_i8,
     dense_f32: super::scalar_dense_f32,
     maxpool_i8: super::scalar_maxpool_i8,

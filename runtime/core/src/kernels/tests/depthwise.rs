@@ -1,6 +1,7 @@
-//! Depthwise convolutions (`groups == ic == oc`) on every kernel set against the scalar
-//! reference: channel counts around the 32-lane block (tails), kernels 1x1 to 7x7 and a
-//! 9x9 that the depthwise path leaves to the general kernel, strides, dilation, asymmetric
+//! Depthwise convolutions (`groups == ic == oc`) on every kernel set, through both the
+//! depthwise slot (`dwconv2d_*`) and the general conv slot, against the scalar reference:
+//! channel counts around the 32-lane block (tails), kernels 1x1 to 7x7 and a 9x9 that the
+//! channel-lane kernel leaves to the scalar reference, strides, dilation, asymmetric
 //! padding, PLAIN and BLOCKED weights, and the row splits threads make. int8 with
 //! `assert_eq!`, f32 within the error budget of `tests.rs`.
 
@@ -42,14 +43,16 @@ fn depthwise_i8_matches_reference() {
         let mut want = vec![0i8; len];
         scalar_conv2d_i8(&plain, 0, &mut want);
         for k in sets() {
-            for args in [&plain, &blocked] {
-                for parts in row_parts(g.oh, &mut r) {
-                    let mut got = vec![0i8; len];
-                    for &(a0, a1) in &parts {
-                        (k.conv2d_i8)(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+            for (slot, kernel) in [("dwconv2d", k.dwconv2d_i8), ("conv2d", k.conv2d_i8)] {
+                for args in [&plain, &blocked] {
+                    for parts in row_parts(g.oh, &mut r) {
+                        let mut got = vec![0i8; len];
+                        for &(a0, a1) in &parts {
+                            kernel(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+                        }
+                        let pk = args.packing;
+                        same(&got, &want, format_args!("{} {slot} i8: seed {seed}, {g:?}, packing {pk}, zx {zx}, {q:?}, parts {parts:?}", k.name));
                     }
-                    let pk = args.packing;
-                    same(&got, &want, format_args!("{} depthwise i8: seed {seed}, {g:?}, packing {pk}, zx {zx}, {q:?}, parts {parts:?}", k.name));
                 }
             }
         }
@@ -73,14 +76,24 @@ fn depthwise_f32_within_budget() {
         let mut want = vec![0f32; len];
         scalar_conv2d_f32(&plain, 0, &mut want);
         let mag = conv_f32_magnitudes(&plain);
+        // The depthwise reference is the general one's arithmetic: the same bits.
+        for args in [&plain, &blocked] {
+            let (mut general, mut dw) = (vec![0f32; len], vec![f32::NAN; len]);
+            scalar_conv2d_f32(args, 0, &mut general);
+            scalar_dwconv2d_f32(args, 0, &mut dw);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&dw), bits(&general), "scalar dwconv2d f32 vs conv2d: seed {seed}, {g:?}, packing {}", args.packing);
+        }
         for k in sets() {
-            for args in [&plain, &blocked] {
-                for parts in row_parts(g.oh, &mut r) {
-                    let mut got = vec![f32::NAN; len];
-                    for &(a0, a1) in &parts {
-                        (k.conv2d_f32)(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+            for (slot, kernel) in [("dwconv2d", k.dwconv2d_f32), ("conv2d", k.conv2d_f32)] {
+                for args in [&plain, &blocked] {
+                    for parts in row_parts(g.oh, &mut r) {
+                        let mut got = vec![f32::NAN; len];
+                        for &(a0, a1) in &parts {
+                            kernel(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+                        }
+                        within_budget(&got, &want, &mag, taps + 1, format_args!("{} {slot} f32: seed {seed}, {g:?}, {act:?}", k.name));
                     }
-                    within_budget(&got, &want, &mag, taps + 1, format_args!("{} depthwise f32: seed {seed}, {g:?}, {act:?}", k.name));
                 }
             }
         }

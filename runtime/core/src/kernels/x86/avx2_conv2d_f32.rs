@@ -19,10 +19,6 @@ const N: usize = 6;
 
 /// f32 convolution, AVX2 + FMA. Falls back to the scalar reference for other packings.
 pub(super) fn avx2_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
-    // SAFETY: reachable only through kernel sets handed out after checking AVX2 and FMA.
-    if unsafe { super::lanes::avx2_f32(a, oy0, y) } {
-        return;
-    }
     match conv_shape(&a.g, a.packing, false, a.x.len(), a.w.len(), &[a.bias.len()], oy0, y.len()) {
         // SAFETY: reachable only through kernel sets handed out after checking the CPU has
         // AVX2 and FMA; `conv_shape` checked the slices cover every access.

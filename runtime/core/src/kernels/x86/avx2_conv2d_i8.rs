@@ -26,10 +26,6 @@ const N: usize = 6;
 
 /// int8 convolution, AVX2. Falls back to the scalar reference for other packings.
 pub(super) fn avx2_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
-    // SAFETY: reachable only through kernel sets handed out after checking AVX2 and FMA.
-    if unsafe { super::lanes::avx2_i8(a, oy0, y) } {
-        return;
-    }
     match conv_shape(&a.g, a.packing, true, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len()) {
         // SAFETY: this function is reachable only through the AVX2 and AVX512VNNI kernel
         // sets, handed out after checking the CPU has AVX2; `conv_shape` checked that the

@@ -22,10 +22,6 @@ const M: usize = 4;
 
 /// f32 convolution, AVX-512. Falls back to the scalar reference for other packings.
 pub(super) fn avx512_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
-    // SAFETY: reachable only through the AVX512VNNI set (AVX-512 F/BW/VL checked).
-    if unsafe { super::lanes::avx512_f32(a, oy0, y) } {
-        return;
-    }
     match conv_shape(&a.g, a.packing, false, a.x.len(), a.w.len(), &[a.bias.len()], oy0, y.len()) {
         // SAFETY: reachable only through the AVX512VNNI kernel set (CPU checked by
         // `x86::avx512vnni()`, which includes AVX-512 F); `conv_shape` checked the slices.

@@ -44,10 +44,6 @@ const MAX_STEPS: usize = 4096;
 
 /// int8 convolution, AVX-512 VNNI. Falls back to the scalar reference for other packings.
 pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
-    // SAFETY: reachable only through the AVX512VNNI set (AVX-512 F/BW/VL/VNNI checked).
-    if unsafe { super::lanes::avx512_i8(a, oy0, y) } {
-        return;
-    }
     match conv_shape(&a.g, a.packing, true, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len()) {
         // SAFETY: this function is reachable only through the AVX512VNNI kernel set, which
         // `x86::avx512vnni()` hands out after checking the CPU's features; `conv_shape`

@@ -8,6 +8,8 @@
 //! and nothing here is compiled but them, so every target still builds this module.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2_avgpool;
+#[cfg(target_arch = "x86_64")]
 mod avx2_conv2d_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx2_conv2d_i8;
@@ -16,21 +18,29 @@ mod avx2_dense_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx2_dense_i8;
 #[cfg(target_arch = "x86_64")]
+mod avx2_dwconv2d_f32;
+#[cfg(target_arch = "x86_64")]
+mod avx2_dwconv2d_i8;
+#[cfg(target_arch = "x86_64")]
 mod avx2_maxpool;
 #[cfg(target_arch = "x86_64")]
 mod avx2_quantize;
 #[cfg(target_arch = "x86_64")]
+mod avx512_avgpool;
+#[cfg(target_arch = "x86_64")]
 mod avx512_conv2d_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx512_dense_f32;
+#[cfg(target_arch = "x86_64")]
+mod avx512_dwconv2d_f32;
+#[cfg(target_arch = "x86_64")]
+mod avx512_dwconv2d_i8;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni_conv2d_i8;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni_dense_i8;
 #[cfg(target_arch = "x86_64")]
 mod common;
-#[cfg(target_arch = "x86_64")]
-mod lanes;
 
 use super::Kernels;
 
@@ -58,12 +68,14 @@ static AVX2: Kernels = Kernels {
     name: "avx2",
     conv2d_i8: avx2_conv2d_i8::avx2_conv2d_i8,
     conv2d_f32: avx2_conv2d_f32::avx2_conv2d_f32,
+    dwconv2d_i8: avx2_dwconv2d_i8::avx2_dwconv2d_i8,
+    dwconv2d_f32: avx2_dwconv2d_f32::avx2_dwconv2d_f32,
     dense_i8: avx2_dense_i8::avx2_dense_i8,
     dense_f32: avx2_dense_f32::avx2_dense_f32,
     maxpool_i8: avx2_maxpool::avx2_maxpool_i8,
     maxpool_f32: avx2_maxpool::avx2_maxpool_f32,
-    avgpool_i8: lanes::avx2_avgpool_i8,
-    avgpool_f32: lanes::avx2_avgpool_f32,
+    avgpool_i8: avx2_avgpool::avx2_avgpool_i8,
+    avgpool_f32: avx2_avgpool::avx2_avgpool_f32,
     quantize: avx2_quantize::avx2_quantize,
 };
 
@@ -72,12 +84,14 @@ static AVX512VNNI: Kernels = Kernels {
     name: "avx512vnni",
     conv2d_i8: avx512vnni_conv2d_i8::avx512vnni_conv2d_i8,
     conv2d_f32: avx512_conv2d_f32::avx512_conv2d_f32,
+    dwconv2d_i8: avx512_dwconv2d_i8::avx512_dwconv2d_i8,
+    dwconv2d_f32: avx512_dwconv2d_f32::avx512_dwconv2d_f32,
     dense_i8: avx512vnni_dense_i8::avx512vnni_dense_i8,
     dense_f32: avx512_dense_f32::avx512_dense_f32,
     maxpool_i8: avx2_maxpool::avx2_maxpool_i8,
     maxpool_f32: avx2_maxpool::avx2_maxpool_f32,
-    avgpool_i8: lanes::avx512_avgpool_i8,
-    avgpool_f32: lanes::avx512_avgpool_f32,
+    avgpool_i8: avx512_avgpool::avx512_avgpool_i8,
+    avgpool_f32: avx512_avgpool::avx512_avgpool_f32,
     quantize: avx2_quantize::avx2_quantize,
 };
 

@@ -1,5 +1,8 @@
-//! The `.kes` byte layout, defined once. The reader ([`crate::Model`]) and the writer
-//! (`writer`, behind the `writer` feature) both use these constants.
+//! The `.kes` byte layout and its decoding, defined once: the constants below, the header
+//! and section table ([`Header`], `file.rs`) and the fixed records ([`Meta`],
+//! [`TensorInfo`], `records.rs`). The reader ([`crate::Model`]), the op decoder
+//! (`layer.rs`), the signature check and the writer (`writer`, behind the `writer`
+//! feature) all go through this module.
 //!
 //! ```text
 //! offset 0   header (64 bytes)
@@ -56,12 +59,20 @@ pub const FLAG_SIGNED: u32 = 1;
 
 /// Header field offsets.
 pub mod header {
+    /// u16 format version.
+    pub const VERSION: usize = 8;
+    /// u16 header length.
+    pub const HEADER_LEN: usize = 10;
     /// u32 flags.
     pub const FLAGS: usize = 12;
     /// u32 bytes covered by the checksum and the section table (the signature block follows).
     pub const FILE_LEN: usize = 16;
     /// u32 CRC-32 of bytes [64, file_len).
     pub const CRC: usize = 20;
+    /// u32 section count.
+    pub const SECTIONS: usize = 24;
+    /// First reserved (zero) byte; the rest of the header is reserved.
+    pub const RESERVED: usize = 28;
 }
 
 /// Signature block layout (byte offsets from `file_len`).
@@ -157,7 +168,9 @@ pub mod tensor {
 pub mod op {
     /// Length of an op record.
     pub const LEN: usize = 80;
-    /// u8 op kind ([`crate::OpKind`]).
+    /// u8 op kind ([`crate::OpKind`]: 1 conv, 2 dense, 3 max pool, 4 average pool, 5 add,
+    /// 6 concat part, 7 softmax, 8 lookup table, 9 activation, 10 depthwise conv; kind 10
+    /// is an addition to version 1, which older runtimes refuse as an unknown kind).
     pub const KIND: usize = 0;
     /// u8 fused activation: 0 none, 1 relu, 2 clip, 3 leaky relu.
     pub const ACT: usize = 1;
@@ -185,85 +198,16 @@ pub mod op {
     pub const QUANT: usize = 64;
 }
 
-/// Weight packings (the op record's `packing` byte) and the layout arithmetic that the
-/// compiler's packer, the validator and every kernel share, so they can't drift.
-pub mod packing {
-    /// Conv weights `[out][kh][kw][in/groups]`, dense weights `[out][in]` (NHWC flatten order).
-    /// Read by the scalar reference kernels only (files written before BLOCKED existed).
-    pub const PLAIN: u8 = 0;
-    /// Output channels in blocks of [`OC_BLOCK`], input channels in groups of `G` (`G` =
-    /// [`IC_GROUP_I8`] for int8, [`IC_GROUP_F32`] for f32), zero padded:
-    /// conv `[groups][ceil(ocg/16)][kh][kw][ceil(icg/G)][16][G]`, dense (one tap, one group)
-    /// `[ceil(n/16)][ceil(k/G)][16][G]`, where `ocg`/`icg` are the channels per conv group.
-    /// An int8 group is the 4 consecutive input channels of one output channel: one lane of
-    /// x86 `vpdpbusd`, of aarch64 `sdot`, two Cortex-M `smlad`s; a 64-byte row holds 16
-    /// output channels. One file runs on every target; the scalar reference reads it too.
-    pub const BLOCKED: u8 = 1;
-    /// Output channels per block.
-    pub const OC_BLOCK: usize = 16;
-    /// Input channels per group, int8.
-    pub const IC_GROUP_I8: usize = 4;
-    /// Input channels per group, f32.
-    pub const IC_GROUP_F32: usize = 1;
+/// Weight packings and the BLOCKED layout arithmetic.
+pub mod packing;
 
-    /// Shape of a [`BLOCKED`] weight tensor.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Blocked {
-        /// Convolution groups (1 for dense).
-        pub groups: usize,
-        /// Output channels per group.
-        pub ocg: usize,
-        /// Kernel taps (kh * kw; 1 for dense).
-        pub taps: usize,
-        /// Input channels per group (k for dense).
-        pub icg: usize,
-        /// Input channels per packed group (`G`).
-        pub ig: usize,
-    }
+mod file;
+mod records;
 
-    impl Blocked {
-        /// A convolution's packed shape (`oc`, `ic` total channels).
-        pub fn conv(oc: usize, ic: usize, kh: usize, kw: usize, groups: usize, int8: bool) -> Blocked {
-            let ig = if int8 { IC_GROUP_I8 } else { IC_GROUP_F32 };
-            let g = groups.max(1);
-            Blocked { groups: g, ocg: oc / g, taps: kh * kw, icg: ic / g, ig }
-        }
-        /// A dense layer's packed shape (`n` outputs, `k` inputs).
-        pub fn dense(n: usize, k: usize, int8: bool) -> Blocked {
-            Blocked::conv(n, k, 1, 1, 1, int8)
-        }
-        /// Output-channel blocks per group.
-        pub fn oc_blocks(&self) -> usize {
-            self.ocg.div_ceil(OC_BLOCK)
-        }
-        /// Packed input-channel groups per tap.
-        pub fn ic_groups(&self) -> usize {
-            self.icg.div_ceil(self.ig)
-        }
-        /// Elements of one tap of one output block (`ic_groups * G * 16`).
-        pub fn tap_len(&self) -> usize {
-            self.ic_groups() * self.ig * OC_BLOCK
-        }
-        /// Elements of one output block (all taps).
-        pub fn block_len(&self) -> usize {
-            self.taps * self.tap_len()
-        }
-        /// Total elements, `None` on overflow (the validator checks this before any index).
-        pub fn elements(&self) -> Option<usize> {
-            let tap = self.icg.checked_add(self.ig - 1)? / self.ig * self.ig * OC_BLOCK;
-            let blocks = self.ocg.checked_add(OC_BLOCK - 1)? / OC_BLOCK;
-            self.groups.checked_mul(blocks)?.checked_mul(self.taps)?.checked_mul(tap)
-        }
-        /// Element index of the weight of output channel `oc` (0..groups*ocg), tap `tap`,
-        /// input channel `ci` (0..icg, within the group).
-        #[inline(always)]
-        pub fn index(&self, oc: usize, tap: usize, ci: usize) -> usize {
-            let (g, o) = (oc / self.ocg, oc % self.ocg);
-            let block = g * self.oc_blocks() + o / OC_BLOCK;
-            block * self.block_len() + tap * self.tap_len() + (ci / self.ig) * self.ig * OC_BLOCK + (o % OC_BLOCK) * self.ig + ci % self.ig
-        }
-    }
-}
+pub(crate) use file::File;
+pub use file::Header;
+pub use packing::Packing;
+pub use records::{ChannelOrder, DType, Meta, Precision, Preprocess, Resize, TensorInfo};
 
 /// Read a little-endian u16 at `off` (caller checked bounds).
 pub(crate) fn rd_u16(b: &[u8], off: usize) -> u16 {
