@@ -15,6 +15,12 @@
 pub mod aarch64;
 mod avgpool;
 mod channel_lanes;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_driver_f32;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_driver_i8;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_tiles;
 pub mod cortexm;
 mod depthwise;
 mod elementwise;
@@ -23,7 +29,8 @@ mod scalar_conv2d;
 mod scalar_dense;
 mod scalar_pool;
 pub mod x86;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", kestrel_arm_dsp, test))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))] // dsp: the checks only
 mod simd_args;
 
 /// Largest depthwise kernel (kh * kw) the depthwise kernels take (the compiler writes such

@@ -3,7 +3,7 @@
 
 use crate::format::packing::OC_BLOCK;
 
-pub(super) use crate::kernels::simd_args::{block_wsum, conv_shape, dense_shape, lanes, CHUNK};
+pub(super) use crate::kernels::simd_args::{dense_shape, lanes};
 
 /// Store mask of a block with `valid` real lanes.
 pub(super) fn lane_mask(valid: usize) -> u16 {
