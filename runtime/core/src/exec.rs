@@ -1,6 +1,7 @@
 //! The executor: runs a validated model's ops in order inside the caller's arena.
-//! No allocation; all scratch is in the arena plan. Conv, dense and max-pool outputs are
-//! split into parts (rows, or blocks of output channels) through [`Parallel`].
+//! No allocation; activations are in the file's arena plan, conv kernels' scratch in regions
+//! after it (`scratch.rs`, one per part). Conv, dense and max-pool outputs are split into
+//! parts (rows, or blocks of output channels) through [`Parallel`].
 
 use crate::cast;
 use crate::format::{packing::OC_BLOCK, BUFFER_ALIGN};
@@ -8,6 +9,7 @@ use crate::kernels::{self, ConvF32, ConvI8, DenseF32, DenseI8, Geom, Kernels, QO
 use crate::model::{check_arena, Model, TensorInfo};
 use crate::ops::{Activation, Blob, Op, OpKind};
 use crate::parallel::{Parallel, MIN_PART_MACS};
+use crate::scratch::{part_scratch, Regions};
 use crate::{Error, Result};
 
 /// Product of `dims` as u64, saturating (for work estimates only).
@@ -19,14 +21,20 @@ fn macs(dims: &[usize]) -> u64 {
 /// `par.workers()` parts of whole units, each a multiple of `align` units (except the
 /// last), and call `f(first_unit, part)` for each.
 fn split_work(par: &dyn Parallel, y: &mut [u8], units: usize, unit_bytes: usize, align: usize, work: u64, f: &(dyn Fn(usize, &mut [u8]) + Sync)) {
+    split_parts(par, y, units, unit_bytes, align, work, usize::MAX, &|_, u, c| f(u, c));
+}
+
+/// [`split_work`] into at most `max_parts` parts, calling `f(part, first_unit, part_bytes)`.
+#[allow(clippy::too_many_arguments)]
+fn split_parts(par: &dyn Parallel, y: &mut [u8], units: usize, unit_bytes: usize, align: usize, work: u64, max_parts: usize, f: &(dyn Fn(usize, usize, &mut [u8]) + Sync)) {
     let by_work = (work / MIN_PART_MACS).max(1) as usize;
-    let parts = par.workers().min(by_work).min(units.div_ceil(align)).max(1);
+    let parts = par.workers().min(by_work).min(units.div_ceil(align)).min(max_parts).max(1);
     if parts == 1 {
-        f(0, y);
+        f(0, 0, y);
         return;
     }
     let per = units.div_ceil(align).div_ceil(parts) * align;
-    par.for_chunks(y, per * unit_bytes, &|i, c| f(i * per, c));
+    par.for_chunks(y, per * unit_bytes, &|i, c| f(i, i * per, c));
 }
 
 /// Work of op `i`: `(macs, work)` — multiply-accumulates of a conv or dense, and of every
@@ -71,7 +79,7 @@ fn split(arena: &mut [u8], out: Range, ins: [Range; 2]) -> Option<(&mut [u8], [&
     Some((o, [get(ins[0])?, get(ins[1])?]))
 }
 
-fn geom(op: &Op, x: &TensorInfo, y: &TensorInfo) -> Geom {
+pub(crate) fn geom(op: &Op, x: &TensorInfo, y: &TensorInfo) -> Geom {
     Geom {
         ih: x.dims[1],
         iw: x.dims[2],
@@ -113,14 +121,16 @@ pub(crate) fn run(
     observe: &mut dyn FnMut(usize, &[u8]),
 ) -> Result<()> {
     check_arena(m, arena)?;
+    let plan = m.meta.arena_size.div_ceil(BUFFER_ALIGN) * BUFFER_ALIGN;
     for i in 0..m.n_ops() {
-        run_op(m, k, par, i, arena)?;
+        let (acts, scratch) = arena.split_at_mut(plan.min(arena.len()));
+        run_op(m, k, par, i, acts, scratch)?;
         observe(i, arena);
     }
     Ok(())
 }
 
-fn run_op(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, i: usize, arena: &mut [u8]) -> Result<()> {
+fn run_op(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, i: usize, arena: &mut [u8], scratch: &mut [u8]) -> Result<()> {
     let op = m.op(i);
     let mis = Error::ArenaMisaligned { required: BUFFER_ALIGN };
     let bad = Error::BadOp { index: i, what: "inconsistent op (not validated)" };
@@ -153,7 +163,11 @@ fn run_op(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, i: usize, arena: &mut 
                 mult: cast::f32s(blob(op.quant)?).ok_or(mis)?,
                 q: qout(&y, act),
             };
-            split_work(par, yb, g.oh, row_bytes, 1, row_macs.saturating_mul(g.oh as u64), &|oy0, part| (k.conv2d_i8)(&a, oy0, cast::i8s_mut(part)));
+            let rs = Regions::new(scratch, part_scratch(k, &g, true));
+            split_parts(par, yb, g.oh, row_bytes, 1, row_macs.saturating_mul(g.oh as u64), rs.n, &|p, oy0, part| {
+                // SAFETY: part `p` alone uses region `p`.
+                (k.conv2d_i8)(&a, oy0, cast::i8s_mut(part), unsafe { rs.get(p) })
+            });
         }
         (OpKind::Conv2d, false) => {
             let a = ConvF32 {
@@ -165,8 +179,10 @@ fn run_op(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, i: usize, arena: &mut 
                 act,
             };
             cast::f32s_mut(yb).ok_or(mis)?;
-            split_work(par, yb, g.oh, row_bytes, 1, row_macs.saturating_mul(g.oh as u64), &|oy0, part| {
-                (k.conv2d_f32)(&a, oy0, cast::f32s_mut(part).unwrap_or_default())
+            let rs = Regions::new(scratch, part_scratch(k, &g, false));
+            split_parts(par, yb, g.oh, row_bytes, 1, row_macs.saturating_mul(g.oh as u64), rs.n, &|p, oy0, part| {
+                // SAFETY: part `p` alone uses region `p`.
+                (k.conv2d_f32)(&a, oy0, cast::f32s_mut(part).unwrap_or_default(), unsafe { rs.get(p) })
             });
         }
         (OpKind::Dense, true) => {

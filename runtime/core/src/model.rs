@@ -117,9 +117,15 @@ impl<'a> Model<'a> {
         &self.meta
     }
 
-    /// Arena bytes needed by [`Model::run`].
+    /// Arena bytes needed by [`Model::run`]: the file's planned activation arena
+    /// ([`Meta::arena_size`]) and, where a kernel set this build and CPU can run needs it,
+    /// scratch for the conv kernels after it (one region per thread part; none on the
+    /// scalar and Cortex-M sets).
     pub fn arena_size(&self) -> usize {
-        self.meta.arena_size
+        match crate::scratch::scratch_size(self) {
+            0 => self.meta.arena_size,
+            s => self.meta.arena_size.div_ceil(BUFFER_ALIGN) * BUFFER_ALIGN + s,
+        }
     }
 
     /// Number of ops.
@@ -290,8 +296,9 @@ impl<'a> Model<'a> {
 
 /// Check size and alignment of a caller's arena.
 pub(crate) fn check_arena(m: &Model<'_>, arena: &[u8]) -> Result<()> {
-    if arena.len() < m.meta.arena_size {
-        return Err(Error::ArenaTooSmall { needed: m.meta.arena_size, got: arena.len() });
+    let needed = m.arena_size();
+    if arena.len() < needed {
+        return Err(Error::ArenaTooSmall { needed, got: arena.len() });
     }
     if arena.as_ptr() as usize % BUFFER_ALIGN != 0 {
         return Err(Error::ArenaMisaligned { required: BUFFER_ALIGN });

@@ -15,7 +15,7 @@
 // registers); iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use crate::format::packing::{Blocked, OC_BLOCK};
+use crate::format::packing::{Blocked, BLOCKED, OC_BLOCK};
 use crate::kernels::conv_tiles::{interior, tap_offsets, tile_len};
 use crate::kernels::simd_args::{conv_shape, lanes, CHUNK};
 use crate::kernels::{scalar_conv2d_f32, ConvF32, Geom};
@@ -62,18 +62,29 @@ pub(crate) trait MicroF32 {
 /// Most blocks per tile any micro-kernel asks for.
 const MAX_M: usize = 4;
 
-/// The kernel entry's body: checks the arguments ([`conv_shape`]) and runs `tiles` (the
-/// set's `#[target_feature]` instantiation of [`conv`]), or the scalar reference where the
-/// check fails or the packing isn't BLOCKED.
+/// A set's `#[target_feature]` instantiation of [`conv`].
+pub(crate) type Tiles = unsafe fn(&ConvF32<'_>, &Blocked, usize, &mut [f32], &mut [u8]);
+
+/// Scratch bytes [`conv`] needs: the zero buffer of padded taps (`CHUNK` f32s, aligned).
+const SCRATCH: usize = 3 + 4 * CHUNK;
+
+/// Scratch bytes [`conv`] needs for a convolution of geometry `g` (0 where the driver
+/// doesn't run: the kernel calls the scalar reference, which needs none).
+pub(crate) fn scratch_bytes(g: &Geom) -> usize {
+    conv_shape(g, BLOCKED, false, usize::MAX, usize::MAX, &[], 0, 0).map_or(0, |_| SCRATCH)
+}
+
+/// The kernel entry's body: checks the arguments ([`conv_shape`]) and the scratch and runs
+/// `tiles`, or the scalar reference where a check fails or the packing isn't BLOCKED.
 ///
 /// # Safety
 /// The CPU has the features `tiles` is compiled with.
-pub(crate) unsafe fn blocked_or_scalar(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], tiles: unsafe fn(&ConvF32<'_>, &Blocked, usize, &mut [f32])) {
+pub(crate) unsafe fn blocked_or_scalar(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratch: &mut [u8], tiles: Tiles) {
     match conv_shape(&a.g, a.packing, false, a.x.len(), a.w.len(), &[a.bias.len()], oy0, y.len()) {
         // SAFETY: the caller vouches for the CPU; `conv_shape` checked that the slices
-        // cover every read and write the driver makes.
-        Some(b) => unsafe { tiles(a, &b, oy0, y) },
-        None => scalar_conv2d_f32(a, oy0, y),
+        // cover every read and write the driver makes, and the scratch is long enough.
+        Some(b) if scratch.len() >= SCRATCH => unsafe { tiles(a, &b, oy0, y, scratch) },
+        _ => scalar_conv2d_f32(a, oy0, y),
     }
 }
 
@@ -97,17 +108,20 @@ pub(crate) struct Tile<K: MicroF32> {
 /// The convolution of BLOCKED f32 weights with micro-kernel `K`.
 ///
 /// # Safety
-/// The CPU has `K`'s instructions, and `b` is `conv_shape`'s result for these arguments.
+/// The CPU has `K`'s instructions, `b` is `conv_shape`'s result for these arguments and
+/// `scratch` holds at least [`scratch_bytes`] bytes.
 #[inline(always)]
-pub(crate) unsafe fn conv<K: MicroF32>(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32]) {
+pub(crate) unsafe fn conv<K: MicroF32>(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
     let g = &a.g;
-    let pad = [0f32; CHUNK];
+    let skip = (4 - scratch.as_ptr() as usize % 4) % 4;
+    let pad = &mut scratch[skip..skip + 4 * CHUNK];
+    pad.fill(0); // all-zero bytes are 0.0f32
     let rows = y.len() / (g.ow * g.oc);
     let ob_n = b.oc_blocks();
     let zero_req = K::req(&[0.0; OC_BLOCK], 0, a.act);
     let mut t = Tile::<K> {
         x: a.x.as_ptr(),
-        pad: pad.as_ptr(),
+        pad: pad.as_ptr() as *const f32,
         w: a.w.as_ptr(),
         block_len: b.block_len(),
         tap_len: b.tap_len(),

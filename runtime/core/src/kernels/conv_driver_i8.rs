@@ -27,9 +27,7 @@
 // registers); iterator chains would hide that.
 #![allow(clippy::needless_range_loop)]
 
-use core::mem::MaybeUninit;
-
-use crate::format::packing::{Blocked, OC_BLOCK};
+use crate::format::packing::{Blocked, BLOCKED, OC_BLOCK};
 use crate::kernels::conv_tiles::{interior, tap_offsets, tile_len};
 use crate::kernels::simd_args::{conv_shape, lanes, CHUNK};
 use crate::kernels::{scalar_conv2d_i8, ConvI8, Geom, QOut};
@@ -84,26 +82,69 @@ pub(crate) trait MicroI8 {
         Self: Sized;
 }
 
-/// Most (tap, group) steps the interior path's offset table holds (16 KiB of stack).
+/// Most (tap, group) steps the interior path's offset table holds (16 KiB of scratch).
 const MAX_STEPS: usize = 4096;
-/// Bytes of stack for row-merged weights.
+/// Most bytes of row-merged weights (scratch).
 const MERGED_BYTES: usize = 8192;
 /// Most units per tile any micro-kernel asks for.
 const MAX_M: usize = 4;
 
-/// The kernel entry's body: checks the arguments ([`conv_shape`]) and runs `tiles` (the
-/// set's `#[target_feature]` instantiation of [`conv`]), or the scalar reference where the
-/// check fails or the packing isn't BLOCKED.
+/// A set's `#[target_feature]` instantiation of [`conv`].
+pub(crate) type Tiles = unsafe fn(&ConvI8<'_>, &Blocked, usize, &mut [i8], &mut [u8]);
+
+/// The kernel entry's body: checks the arguments ([`conv_shape`]) and the scratch
+/// ([`scratch_bytes`]) and runs `tiles`, or the scalar reference where a check fails or the
+/// packing isn't BLOCKED.
 ///
 /// # Safety
 /// The CPU has the features `tiles` is compiled with.
-pub(crate) unsafe fn blocked_or_scalar(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], tiles: unsafe fn(&ConvI8<'_>, &Blocked, usize, &mut [i8])) {
+pub(crate) unsafe fn blocked_or_scalar(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8], tiles: Tiles) {
     match conv_shape(&a.g, a.packing, true, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len()) {
         // SAFETY: the caller vouches for the CPU; `conv_shape` checked that the slices
-        // cover every read and write the driver makes.
-        Some(b) => unsafe { tiles(a, &b, oy0, y) },
-        None => scalar_conv2d_i8(a, oy0, y),
+        // cover every read and write the driver makes, and the scratch is long enough.
+        Some(b) if scratch.len() >= plan(&a.g, &b).bytes() => unsafe { tiles(a, &b, oy0, y, scratch) },
+        _ => scalar_conv2d_i8(a, oy0, y),
     }
+}
+
+/// Scratch bytes [`conv`] needs for a convolution of geometry `g` (0 where the driver
+/// doesn't run: the kernel calls the scalar reference, which needs none): the offset table,
+/// the zero-point and tail buffers and the row-merged weights, rebuilt on every call.
+pub(crate) fn scratch_bytes(g: &Geom) -> usize {
+    conv_shape(g, BLOCKED, true, usize::MAX, usize::MAX, &[], 0, 0).map_or(0, |b| plan(g, &b).bytes())
+}
+
+/// How the driver runs one geometry.
+#[derive(Clone, Copy)]
+struct Plan {
+    /// Groups of 4 bytes per merged kernel row ([`merge_rows`]); 0: no merging.
+    mg: usize,
+    /// Steps of the interior path's offset table; 0: no interior path.
+    steps: usize,
+    /// Bytes of row-merged weights.
+    merged: usize,
+}
+
+impl Plan {
+    /// Scratch bytes: up to 3 to align the table, the table, `4 * CHUNK` bytes of zero
+    /// points, `8 * CHUNK` of input tail, the merged weights.
+    fn bytes(&self) -> usize {
+        3 + 4 * self.steps + 12 * CHUNK + self.merged
+    }
+}
+
+/// The plan for `g` (`b` its BLOCKED shape, as `conv_shape` accepted it).
+#[inline(always)]
+fn plan(g: &Geom, b: &Blocked) -> Plan {
+    let ng = b.ic_groups();
+    // Row merging, where it applies and pays (see [`merge_rows`]).
+    let mg = (g.kw * g.ic).div_ceil(4);
+    let merged = b.oc_blocks().saturating_mul(g.kh).saturating_mul(mg).saturating_mul(64);
+    let mg = if g.groups != 1 || g.dw != 1 || g.kw < 2 || mg >= g.kw * ng || merged > MERGED_BYTES { 0 } else { mg };
+    let steps = if mg > 0 { g.kh * mg } else { g.kh * g.kw * ng };
+    let last = ((g.kh - 1) * g.dh).saturating_mul(g.iw).saturating_add((g.kw - 1) * g.dw).saturating_mul(g.ic).saturating_add(4 * ng);
+    let steps = if steps <= MAX_STEPS && last < u32::MAX as usize { steps } else { 0 };
+    Plan { mg, steps, merged: if mg > 0 { merged } else { 0 } }
 }
 
 /// What a micro-tile needs, fixed per (conv group, run of up to `M` units).
@@ -143,22 +184,14 @@ pub(crate) struct Tile<K: MicroI8> {
 /// the `kw * ic` bytes of one kernel row of a pixel are contiguous in NHWC, so an interior
 /// pixel can read them as `ceil(kw * ic / 4)` groups of 4 instead of `kw * ceil(ic / 4)`
 /// (an MNIST 3x3 conv on 1 channel: 3 steps instead of 9). Copies the weights in that order
-/// into `out` (zero padded, 64-byte rows of 16 channels as BLOCKED) and returns the groups
-/// per row, or 0 where merging doesn't apply or doesn't pay. Border pixels keep using the
-/// BLOCKED weights.
+/// into `out` (zero padded, 64-byte rows of 16 channels as BLOCKED), `mg` groups
+/// per row (`mg`, as [`plan`] decided: merging applies and pays). Border pixels keep using
+/// the BLOCKED weights.
 #[inline(always)]
-fn merge_rows(a: &ConvI8<'_>, b: &Blocked, out: &mut [MaybeUninit<i8>; MERGED_BYTES]) -> usize {
+fn merge_rows(a: &ConvI8<'_>, b: &Blocked, mg: usize, out: &mut [u8]) {
     let g = &a.g;
-    let row = g.kw * g.ic;
-    let mg = row.div_ceil(4);
     let blocks = b.oc_blocks();
-    if g.groups != 1 || g.dw != 1 || g.kw < 2 || mg >= g.kw * b.ic_groups() || blocks * g.kh * mg * 64 > MERGED_BYTES {
-        return 0;
-    }
-    let len = blocks * g.kh * mg * 64;
-    for v in out[..len].iter_mut() {
-        v.write(0);
-    }
+    out.fill(0);
     // Same lane, same weight: tap (ky, kx) channel ci moves from group ci / 4 of its tap to
     // group (kx * ic + ci) / 4 of its kernel row. Padded output lanes copy along (they are
     // masked on store).
@@ -170,35 +203,43 @@ fn merge_rows(a: &ConvI8<'_>, b: &Blocked, out: &mut [MaybeUninit<i8>; MERGED_BY
                     let c = kx * g.ic + ci;
                     let dst = ((ob * g.kh + ky) * mg + c / 4) * 64 + c % 4;
                     for l in 0..OC_BLOCK {
-                        out[dst + 4 * l].write(a.w[src + 4 * l]);
+                        out[dst + 4 * l] = a.w[src + 4 * l] as u8;
                     }
                 }
             }
         }
     }
-    mg
 }
 
 /// The convolution of BLOCKED int8 weights with micro-kernel `K`.
 ///
 /// # Safety
-/// The CPU has `K`'s instructions, and `b` is `conv_shape`'s result for these arguments.
+/// The CPU has `K`'s instructions, `b` is `conv_shape`'s result for these arguments and
+/// `scratch` holds at least [`scratch_bytes`] bytes.
 #[inline(always)]
-pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8]) {
+pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     let g = &a.g;
-    let pad = [a.zx as i8; 4 * CHUNK];
-    let mut tail = [0i8; 8 * CHUNK];
+    let Plan { mg, steps, merged } = plan(g, b);
+    let skip = (4 - scratch.as_ptr() as usize % 4) % 4;
+    let (table, rest) = scratch[skip..].split_at_mut(4 * steps);
+    // SAFETY: `table` is 4-aligned (`skip`) and holds `steps` u32s; any bytes are a u32.
+    let table = unsafe { core::slice::from_raw_parts_mut(table.as_mut_ptr() as *mut u32, steps) };
+    let (pad, rest) = rest.split_at_mut(4 * CHUNK);
+    let (tail, rest) = rest.split_at_mut(8 * CHUNK);
+    let merged = &mut rest[..merged];
+    pad.fill(a.zx as i8 as u8);
     let tail_base = a.x.len().saturating_sub(4 * CHUNK);
-    tail[..a.x.len() - tail_base].copy_from_slice(&a.x[tail_base..]);
+    let n_tail = a.x.len() - tail_base;
+    for (d, &v) in tail.iter_mut().zip(&a.x[tail_base..]) {
+        *d = v as u8;
+    }
+    tail[n_tail..].fill(0);
+    if mg > 0 {
+        merge_rows(a, b, mg, merged);
+    }
     let rows = y.len() / (g.ow * g.oc);
     let ng = b.ic_groups();
     // The interior path's offsets: tap (ky, kx), group j -> (ky*dh*iw + kx*dw)*ic + 4j.
-    let mut table = [MaybeUninit::<u32>::uninit(); MAX_STEPS];
-    let mut merged = [MaybeUninit::<i8>::uninit(); MERGED_BYTES];
-    let mg = merge_rows(a, b, &mut merged);
-    let steps = if mg > 0 { g.kh * mg } else { g.kh * g.kw * ng };
-    let last = ((g.kh - 1) * g.dh * g.iw + (g.kw - 1) * g.dw) * g.ic + 4 * ng;
-    let steps = if steps <= MAX_STEPS && last < u32::MAX as usize { steps } else { 0 };
     for k in 0..steps {
         let off = if mg > 0 {
             (k / mg) * g.dh * g.iw * g.ic + 4 * (k % mg)
@@ -207,17 +248,17 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
             let (ky, kx) = (tap / g.kw, tap % g.kw);
             (ky * g.dh * g.iw + kx * g.dw) * g.ic + 4 * j
         };
-        table[k].write(off as u32);
+        table[k] = off as u32;
     }
     let fblock_len = if mg > 0 { g.kh * mg * 64 } else { b.block_len() };
     let zero_req = K::req(&[0; OC_BLOCK], &[0.0; OC_BLOCK], 0, a.q);
     let mut t = Tile::<K> {
         x: a.x.as_ptr(),
         x_len: a.x.len(),
-        pad: pad.as_ptr(),
-        tail: tail.as_ptr(),
+        pad: pad.as_ptr() as *const i8,
+        tail: tail.as_ptr() as *const i8,
         tail_base,
-        table: table.as_ptr() as *const u32,
+        table: table.as_ptr(),
         steps,
         fw: [a.w.as_ptr(); MAX_M],
         w: [a.w.as_ptr(); MAX_M],

@@ -11,13 +11,13 @@ use crate::kernels::{ConvF32, Geom};
 use crate::ops::Activation;
 
 /// f32 convolution, NEON. Falls back to the scalar reference for other packings.
-pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
+pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
     // Depthwise convs: the channel-lane body, vectorized with NEON.
     if crate::kernels::depthwise::conv2d_f32(a, oy0, y) {
         return;
     }
     // SAFETY: NEON is baseline on the targets that build this set (`tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with NEON.
@@ -25,8 +25,8 @@ pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
 /// # Safety
 /// `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "neon")]
-unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32]) {
-    driver::conv::<Fmla>(a, b, oy0, y)
+unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
+    driver::conv::<Fmla>(a, b, oy0, y, scratch)
 }
 
 /// A fused activation as vector constants.

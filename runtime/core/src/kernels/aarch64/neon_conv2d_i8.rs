@@ -90,13 +90,13 @@ impl DotI8 for Smull {
 }
 
 /// int8 convolution, NEON. Falls back to the scalar reference for other packings.
-pub(super) fn neon_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
+pub(super) fn neon_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // Depthwise convs: the channel-lane body, vectorized with NEON (baseline on aarch64).
     if crate::kernels::depthwise::conv2d_i8(a, oy0, y) {
         return;
     }
     // SAFETY: NEON is baseline on the targets that build this set (`tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles::<Smull>) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles::<Smull>) }
 }
 
 /// The driver compiled with NEON, for step `D`.
@@ -104,8 +104,8 @@ pub(super) fn neon_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
 /// # Safety
 /// The CPU has `D`'s instructions, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "neon")]
-pub(super) unsafe fn tiles<D: DotI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8]) {
-    driver::conv::<D>(a, b, oy0, y)
+pub(super) unsafe fn tiles<D: DotI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
+    driver::conv::<D>(a, b, oy0, y, scratch)
 }
 
 /// Every dot-product step is a micro-kernel: one block of 16 channels per unit.

@@ -65,12 +65,12 @@ impl DotI8 for Sdot {
 
 /// int8 convolution, NEON + dot product. Falls back to the scalar reference for other
 /// packings.
-pub(super) fn sdot_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
+pub(super) fn sdot_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // Depthwise convs: the channel-lane body (NEON; one input channel leaves sdot nothing to sum).
     if crate::kernels::depthwise::conv2d_i8(a, oy0, y) {
         return;
     }
     // SAFETY: reachable only through the neon-dotprod kernel set, handed out after
     // checking the CPU has the dot product (`tiles::<Sdot>` runs `sdot`).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles::<Sdot>) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles::<Sdot>) }
 }

@@ -37,7 +37,9 @@ pub fn dsp() -> Option<&'static Kernels> {
 static DSP: Kernels = Kernels {
     name: "dsp",
     conv2d_i8: dsp_conv2d_i8::dsp_conv2d_i8,
-    conv2d_f32: super::scalar_conv2d_f32,
+    conv2d_i8_scratch: super::no_scratch,
+    conv2d_f32: super::scalar_conv2d_f32_slot,
+    conv2d_f32_scratch: super::no_scratch,
     dense_i8: dsp_dense_i8::dsp_dense_i8,
     dense_f32: super::scalar_dense_f32,
     maxpool_i8: super::scalar_maxpool_i8,

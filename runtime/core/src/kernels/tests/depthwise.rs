@@ -46,7 +46,7 @@ fn depthwise_i8_matches_reference() {
                 for parts in row_parts(g.oh, &mut r) {
                     let mut got = vec![0i8; len];
                     for &(a0, a1) in &parts {
-                        (k.conv2d_i8)(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+                        (k.conv2d_i8)(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc], &mut super::scratch(k.conv2d_i8_scratch, &g));
                     }
                     let pk = args.packing;
                     same(&got, &want, format_args!("{} depthwise i8: seed {seed}, {g:?}, packing {pk}, zx {zx}, {q:?}, parts {parts:?}", k.name));
@@ -78,7 +78,7 @@ fn depthwise_f32_within_budget() {
                 for parts in row_parts(g.oh, &mut r) {
                     let mut got = vec![f32::NAN; len];
                     for &(a0, a1) in &parts {
-                        (k.conv2d_f32)(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+                        (k.conv2d_f32)(args, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc], &mut super::scratch(k.conv2d_f32_scratch, &g));
                     }
                     within_budget(&got, &want, &mag, taps + 1, format_args!("{} depthwise f32: seed {seed}, {g:?}, {act:?}", k.name));
                 }

@@ -10,14 +10,14 @@ use crate::kernels::{ConvF32, Geom};
 use crate::ops::Activation;
 
 /// f32 convolution, AVX2 + FMA. Falls back to the scalar reference for other packings.
-pub(super) fn avx2_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
+pub(super) fn avx2_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
     // SAFETY: reachable only through kernel sets handed out after checking AVX2 and FMA.
     if unsafe { super::lanes::avx2_f32(a, oy0, y) } {
         return;
     }
     // SAFETY: reachable only through kernel sets handed out after checking the CPU has
     // AVX2 and FMA (`tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with AVX2 and FMA.
@@ -25,8 +25,8 @@ pub(super) fn avx2_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
 /// # Safety
 /// The CPU has AVX2 and FMA, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32]) {
-    driver::conv::<Fma256>(a, b, oy0, y)
+unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
+    driver::conv::<Fma256>(a, b, oy0, y, scratch)
 }
 
 /// A fused activation as vector constants.

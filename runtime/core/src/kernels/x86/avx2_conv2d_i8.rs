@@ -16,14 +16,14 @@ use crate::kernels::conv_driver_i8::{self as driver, MicroI8};
 use crate::kernels::{ConvI8, Geom, QOut};
 
 /// int8 convolution, AVX2. Falls back to the scalar reference for other packings.
-pub(super) fn avx2_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
+pub(super) fn avx2_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // SAFETY: reachable only through kernel sets handed out after checking AVX2 and FMA.
     if unsafe { super::lanes::avx2_i8(a, oy0, y) } {
         return;
     }
     // SAFETY: reachable only through the AVX2 and AVX512VNNI kernel sets, handed out after
     // checking the CPU has AVX2 and FMA (`tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with AVX2.
@@ -31,8 +31,8 @@ pub(super) fn avx2_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
 /// # Safety
 /// The CPU has AVX2 and FMA, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tiles(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8]) {
-    driver::conv::<Madd>(a, b, oy0, y)
+unsafe fn tiles(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
+    driver::conv::<Madd>(a, b, oy0, y, scratch)
 }
 
 /// The 8 channel sums of a unit's accumulators: lanes hold (channel, half-sum) pairs; add

@@ -12,14 +12,14 @@ use crate::kernels::{ConvF32, Geom};
 use crate::ops::Activation;
 
 /// f32 convolution, AVX-512. Falls back to the scalar reference for other packings.
-pub(super) fn avx512_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
+pub(super) fn avx512_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
     // SAFETY: reachable only through the AVX512VNNI set (AVX-512 F/BW/VL checked).
     if unsafe { super::lanes::avx512_f32(a, oy0, y) } {
         return;
     }
     // SAFETY: reachable only through the AVX512VNNI kernel set (CPU checked by
     // `x86::avx512vnni()`, which includes `tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with AVX-512 F.
@@ -27,8 +27,8 @@ pub(super) fn avx512_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
 /// # Safety
 /// The CPU has AVX-512 F, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma,avx512f")]
-unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32]) {
-    driver::conv::<Fma512>(a, b, oy0, y)
+unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
+    driver::conv::<Fma512>(a, b, oy0, y, scratch)
 }
 
 /// A fused activation as vector constants.

@@ -21,14 +21,14 @@ use crate::kernels::conv_driver_i8::{self as driver, MicroI8};
 use crate::kernels::{ConvI8, Geom, QOut};
 
 /// int8 convolution, AVX-512 VNNI. Falls back to the scalar reference for other packings.
-pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
+pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // SAFETY: reachable only through the AVX512VNNI set (AVX-512 F/BW/VL/VNNI checked).
     if unsafe { super::lanes::avx512_i8(a, oy0, y) } {
         return;
     }
     // SAFETY: this function is reachable only through the AVX512VNNI kernel set, which
     // `x86::avx512vnni()` hands out after checking the CPU has `tiles`' features.
-    unsafe { driver::blocked_or_scalar(a, oy0, y, tiles) }
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with AVX-512 VNNI.
@@ -36,8 +36,8 @@ pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
 /// # Safety
 /// The CPU has AVX-512 F/BW/VL/VNNI, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn tiles(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8]) {
-    driver::conv::<Vnni>(a, b, oy0, y)
+unsafe fn tiles(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
+    driver::conv::<Vnni>(a, b, oy0, y, scratch)
 }
 
 /// The `vpdpbusd` step: one zmm of 16 channels per pixel and block.
