@@ -25,6 +25,8 @@ pub mod cortexm;
 mod depthwise;
 mod elementwise;
 mod layout;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod maxpool_driver;
 mod scalar_conv2d;
 mod scalar_dense;
 mod scalar_pool;
