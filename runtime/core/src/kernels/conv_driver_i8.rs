@@ -55,6 +55,9 @@ pub(crate) trait MicroI8 {
     /// Interior tiles with `MM * NN <= DUAL` alternate two accumulator sets (enough
     /// independent chains to hide the step's latency, registers permitting).
     const DUAL: usize;
+    /// Units per pass of the dense driver (`dense_driver_i8.rs`), which keeps two
+    /// accumulators (sums and weight sums) per unit in registers.
+    const DENSE_UNITS: usize;
     /// What the step adds to each input byte (128 where it multiplies unsigned bytes).
     const X_ADD: i32;
     /// Zeroed accumulators.

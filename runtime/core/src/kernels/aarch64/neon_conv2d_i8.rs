@@ -118,6 +118,7 @@ impl<D: DotI8> MicroI8 for D {
     const N: usize = D::PIXELS;
     const M: usize = 1;
     const DUAL: usize = D::DUAL;
+    const DENSE_UNITS: usize = 1;
     const X_ADD: i32 = 0;
     #[inline(always)]
     unsafe fn zero() -> D::Acc {

@@ -46,11 +46,11 @@ unsafe fn fold(acc: [__m256i; 2]) -> __m256i {
 }
 
 /// The `vpmaddwd` step: two ymm of (channel, half-sum) pairs per pixel and unit.
-struct Madd;
+pub(super) struct Madd;
 
 /// Store constants of one unit.
 #[derive(Clone, Copy)]
-struct Req {
+pub(super) struct Req {
     init: __m256i,
     mult: __m256,
     lo: __m256,
@@ -68,6 +68,7 @@ impl MicroI8 for Madd {
     const N: usize = 6;
     const M: usize = 1;
     const DUAL: usize = 0;
+    const DENSE_UNITS: usize = 2;
     const X_ADD: i32 = 0;
     #[inline(always)]
     unsafe fn zero() -> [__m256i; 2] {

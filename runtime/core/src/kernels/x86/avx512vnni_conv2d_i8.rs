@@ -41,11 +41,11 @@ unsafe fn tiles(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: 
 }
 
 /// The `vpdpbusd` step: one zmm of 16 channels per pixel and block.
-struct Vnni;
+pub(super) struct Vnni;
 
 /// Store constants of one block.
 #[derive(Clone, Copy)]
-struct Req {
+pub(super) struct Req {
     init: __m512i,
     mult: __m512,
     lo: __m512,
@@ -63,6 +63,7 @@ impl MicroI8 for Vnni {
     const N: usize = 6;
     const M: usize = 4;
     const DUAL: usize = 12;
+    const DENSE_UNITS: usize = 4;
     const X_ADD: i32 = 128;
     #[inline(always)]
     unsafe fn zero() -> __m512i {
