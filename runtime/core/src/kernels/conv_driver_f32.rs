@@ -39,6 +39,8 @@ pub(crate) trait MicroF32 {
     const N: usize;
     /// Most blocks of 16 channels per tile: 1..=4.
     const M: usize;
+    /// Blocks per pass of the dense driver (`dense_driver_f32.rs`): 1..=4.
+    const DENSE_M: usize;
     /// The bias of the block, to start the accumulators with.
     unsafe fn init(r: &Self::Req) -> Self::Acc;
     /// The 16 weights at `p`.

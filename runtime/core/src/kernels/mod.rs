@@ -22,6 +22,8 @@ mod conv_driver_i8;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod conv_tiles;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod dense_driver_f32;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod dense_driver_i8;
 pub mod cortexm;
 mod depthwise;

@@ -1,13 +1,11 @@
-//! What every aarch64 conv/dense kernel needs beyond the shared checks of
-//! `kernels/simd_args.rs` (the dense ones re-exported here): the requantization of 16 int32
-//! accumulators and masked stores.
+//! What the aarch64 int8 micro-kernels need beyond the shared drivers: the requantization
+//! of 16 int32 accumulators and masked stores.
 
 use core::arch::aarch64::*;
 
 use crate::format::packing::OC_BLOCK;
 use crate::kernels::QOut;
 
-pub(super) use crate::kernels::simd_args::{dense_shape, lanes};
 
 /// The requantization rule of `kernels/mod.rs` for one block of 16 output channels:
 /// `scvtf` (round to nearest, as `as f32`), `fmul`, clamp with `fmaxnm`/`fminnm` (as

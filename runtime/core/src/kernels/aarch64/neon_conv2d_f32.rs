@@ -88,11 +88,11 @@ pub(super) unsafe fn store_f32(p: *mut f32, v: [float32x4_t; 4], n: usize) {
 }
 
 /// The `fmla` step: four registers of 4 channels per pixel.
-struct Fmla;
+pub(super) struct Fmla;
 
 /// Store constants of one block.
 #[derive(Clone, Copy)]
-struct Req {
+pub(super) struct Req {
     bias: [float32x4_t; 4],
     valid: usize,
     act: ActNeon,
@@ -104,6 +104,7 @@ impl MicroF32 for Fmla {
     type X = float32x4_t;
     type Req = Req;
     const N: usize = 6;
+    const DENSE_M: usize = 2;
     const M: usize = 1;
     #[inline(always)]
     unsafe fn init(r: &Req) -> [float32x4_t; 4] {

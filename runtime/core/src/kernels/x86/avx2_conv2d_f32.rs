@@ -87,11 +87,11 @@ pub(super) unsafe fn store_first(p: *mut f32, v: __m256, n: usize) {
 }
 
 /// The 256-bit FMA step: two ymm of 8 channels per pixel.
-struct Fma256;
+pub(super) struct Fma256;
 
 /// Store constants of one block.
 #[derive(Clone, Copy)]
-struct Req {
+pub(super) struct Req {
     bias: [__m256; 2],
     valid: usize,
     act: Act256,
@@ -103,6 +103,7 @@ impl MicroF32 for Fma256 {
     type X = __m256;
     type Req = Req;
     const N: usize = 6;
+    const DENSE_M: usize = 2;
     const M: usize = 1;
     #[inline(always)]
     unsafe fn init(r: &Req) -> [__m256; 2] {

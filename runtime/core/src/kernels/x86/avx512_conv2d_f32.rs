@@ -73,11 +73,11 @@ impl Act512 {
 }
 
 /// The 512-bit FMA step: one zmm of 16 channels per pixel and block.
-struct Fma512;
+pub(super) struct Fma512;
 
 /// Store constants of one block.
 #[derive(Clone, Copy)]
-struct Req {
+pub(super) struct Req {
     bias: __m512,
     mask: u16,
     act: Act512,
@@ -89,6 +89,7 @@ impl MicroF32 for Fma512 {
     type X = __m512;
     type Req = Req;
     const N: usize = 6;
+    const DENSE_M: usize = 4;
     const M: usize = 4;
     #[inline(always)]
     unsafe fn init(r: &Req) -> __m512 {
