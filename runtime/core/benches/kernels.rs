@@ -60,7 +60,7 @@ fn conv_i8(c: &mut Criterion) {
             if k.name == "scalar" && macs(&g) > 200_000_000 {
                 continue; // minutes per sample
             }
-            grp.bench_function(BenchmarkId::new(k.name, name), |bch| bch.iter(|| (k.conv2d_i8)(black_box(&a), 0, &mut y)));
+            grp.bench_function(BenchmarkId::new(k.name, name), |bch| { let mut s = vec![0u8; (k.conv2d_i8_scratch)(&a.g)]; bch.iter(|| (k.conv2d_i8)(black_box(&a), 0, &mut y, &mut s)) });
         }
     }
     grp.finish();
@@ -80,7 +80,7 @@ fn conv_f32(c: &mut Criterion) {
         let mut y = vec![0f32; g.oh * g.ow * g.oc];
         grp.throughput(Throughput::Elements(macs(&g)));
         for k in kernels::available().filter(|k| k.name != "scalar") {
-            grp.bench_function(BenchmarkId::new(k.name, name), |bch| bch.iter(|| (k.conv2d_f32)(black_box(&a), 0, &mut y)));
+            grp.bench_function(BenchmarkId::new(k.name, name), |bch| { let mut s = vec![0u8; (k.conv2d_f32_scratch)(&a.g)]; bch.iter(|| (k.conv2d_f32)(black_box(&a), 0, &mut y, &mut s)) });
         }
     }
     grp.finish();

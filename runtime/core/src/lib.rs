@@ -36,6 +36,7 @@ pub mod ops;
 pub mod parallel;
 #[cfg(feature = "std")]
 mod pool;
+mod scratch;
 pub mod signature;
 mod validate;
 #[cfg(feature = "writer")]

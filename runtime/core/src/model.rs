@@ -1,7 +1,7 @@
 //! The loaded, validated model: a zero-copy view over the `.kes` bytes. Running it and
 //! reading and writing its tensors in an arena is the executor's ([`crate::exec`]).
 
-use crate::format::{rd_u32, File, Meta, TensorInfo};
+use crate::format::{rd_u32, File, Meta, TensorInfo, BUFFER_ALIGN};
 use crate::layer::{layer, Layer};
 use crate::ops::Op;
 use crate::Result;
@@ -38,9 +38,15 @@ impl<'a> Model<'a> {
         &self.file.meta
     }
 
-    /// Arena bytes needed by [`Model::run`].
+    /// Arena bytes needed by [`Model::run`]: the file's planned activation arena
+    /// ([`Meta::arena_size`]) and, where a kernel set this build and CPU can run needs it,
+    /// scratch for the conv kernels after it (one region per thread part; none on the
+    /// scalar and Cortex-M sets).
     pub fn arena_size(&self) -> usize {
-        self.file.meta.arena_size
+        match crate::scratch::scratch_size(self) {
+            0 => self.file.meta.arena_size,
+            s => self.file.meta.arena_size.div_ceil(BUFFER_ALIGN) * BUFFER_ALIGN + s,
+        }
     }
 
     /// Number of ops.

@@ -244,17 +244,17 @@ fn conv_case(dsp: &Kernels, b: &mut Bufs, seed: u64) -> u32 {
     };
     let row = g.ow * g.oc;
     let want = &mut b.want[..g.oh * row];
-    (SCALAR.conv2d_i8)(&a, 0, want);
+    (SCALAR.conv2d_i8)(&a, 0, want, &mut []);
     let got = &mut b.got[..g.oh * row];
     got.fill(0x55);
-    (dsp.conv2d_i8)(&a, 0, got);
+    (dsp.conv2d_i8)(&a, 0, got, &mut []); // the dsp set needs no scratch
     let mut bad = (got != want) as u32;
     if g.oh >= 2 {
         let cut = 1 + r.below(g.oh - 1);
         got.fill(0x55);
         let (top, bottom) = got.split_at_mut(cut * row);
-        (dsp.conv2d_i8)(&a, 0, top);
-        (dsp.conv2d_i8)(&a, cut, bottom);
+        (dsp.conv2d_i8)(&a, 0, top, &mut []);
+        (dsp.conv2d_i8)(&a, cut, bottom, &mut []);
         bad += (got != want) as u32;
     }
     if bad != 0 {

@@ -18,6 +18,7 @@ use crate::kernels::{self, ConvF32, ConvI8, DenseF32, DenseI8, Geom, Kernels, QO
 use crate::layer::{Conv, Dense, Layer, LayerKind, Params};
 use crate::ops::Activation;
 use crate::parallel::{Parallel, Sequential, MIN_PART_MACS};
+use crate::scratch::{part_scratch, Regions};
 use crate::{Error, Model, Result};
 
 const MISALIGNED: Error = Error::ArenaMisaligned { required: BUFFER_ALIGN };
@@ -48,8 +49,10 @@ impl Model<'_> {
 
 fn run(m: &Model<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8], observe: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
     check_arena(m, arena)?;
+    let plan = m.meta().arena_size.div_ceil(BUFFER_ALIGN) * BUFFER_ALIGN;
     for i in 0..m.n_ops() {
-        run_layer(&m.layer(i)?, k, par, arena).map_err(|e| match e {
+        let (acts, scratch) = arena.split_at_mut(plan.min(arena.len()));
+        run_layer(&m.layer(i)?, k, par, acts, scratch).map_err(|e| match e {
             Error::BadOp { what, .. } => Error::BadOp { index: i, what },
             e => e,
         })?;
@@ -63,8 +66,9 @@ fn broken(what: &'static str) -> Error {
     Error::BadOp { index: 0, what }
 }
 
-/// One layer: split the arena into its output and inputs, call its kernel.
-fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8]) -> Result<()> {
+/// One layer: split the arena into its output and inputs, call its kernel (conv kernels
+/// also get regions of `scratch`, the arena past the planned activations: `scratch.rs`).
+fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8], scratch: &mut [u8]) -> Result<()> {
     let b = match l.kind {
         LayerKind::Add { b, .. } => (b.offset, b.size),
         _ => (0, 0),
@@ -74,8 +78,14 @@ fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8]) -
     let r = Run { par, work: l.work().1, x, y };
     let int8 = l.x.dtype == DType::I8;
     match l.kind {
-        LayerKind::Conv2d(c) => conv(k.conv2d_i8, k.conv2d_f32, &c, l, r),
-        LayerKind::Depthwise(c) => conv(k.dwconv2d_i8, k.dwconv2d_f32, &c, l, r),
+        LayerKind::Conv2d(c) => {
+            let rs = Regions::new(scratch, part_scratch(k, &c.g, int8));
+            conv(&ConvSlots { i8: &|a, o, y, p| (k.conv2d_i8)(a, o, y, p), f32: &|a, o, y, p| (k.conv2d_f32)(a, o, y, p) }, &rs, &c, l, r)
+        }
+        LayerKind::Depthwise(c) => {
+            let rs = Regions::new(&mut [], 0);
+            conv(&ConvSlots { i8: &|a, o, y, _| (k.dwconv2d_i8)(a, o, y), f32: &|a, o, y, _| (k.dwconv2d_f32)(a, o, y) }, &rs, &c, l, r)
+        }
         LayerKind::Dense(d) => dense(k, &d, l, r),
         LayerKind::MaxPool(g) if int8 => r.rows(&g, &|x, oy0, y| (k.maxpool_i8)(&g, x, oy0, y)),
         LayerKind::MaxPool(g) => r.rows(&g, &|x, oy0, y| (k.maxpool_f32)(&g, x, oy0, y)),
@@ -103,22 +113,30 @@ impl Run<'_, '_> {
     /// Call `f(x, first_row, rows)` on parts of whole output rows of a window op.
     fn rows<T: Elem + Sync>(self, g: &Geom, f: &RowKernel<'_, T>) -> Result<()> {
         let x = T::view(self.x).ok_or(MISALIGNED)?;
-        split_typed(self.par, self.y, g.oh, g.ow * g.oc, 1, self.work, &|oy0, part| f(x, oy0, part))
+        split_typed(self.par, self.y, g.oh, g.ow * g.oc, 1, self.work, usize::MAX, &|_, oy0, part| f(x, oy0, part))
     }
 }
 
-/// A conv layer on the slot pair `(ki8, kf32)`.
-fn conv(ki8: fn(&ConvI8<'_>, usize, &mut [i8]), kf32: fn(&ConvF32<'_>, usize, &mut [f32]), c: &Conv<'_>, l: &Layer<'_>, r: Run<'_, '_>) -> Result<()> {
+/// A conv layer's kernels: `(args, first_row, rows, scratch)`.
+struct ConvSlots<'k> {
+    i8: &'k (dyn Fn(&ConvI8<'_>, usize, &mut [i8], &mut [u8]) + Sync),
+    f32: &'k (dyn Fn(&ConvF32<'_>, usize, &mut [f32], &mut [u8]) + Sync),
+}
+
+/// A conv layer on `k`, each part of its rows with its own region of `rs`.
+fn conv(k: &ConvSlots<'_>, rs: &Regions<'_>, c: &Conv<'_>, l: &Layer<'_>, r: Run<'_, '_>) -> Result<()> {
     let (g, packing) = (c.g, c.packing as u8);
     let row = g.ow * g.oc;
     match c.params {
         Params::I8 { w, bias, mult } => {
             let a = ConvI8 { g, x: cast::i8s(r.x), zx: l.x.zero_point, w, packing, bias, mult, q: qout(&l.y, l.act) };
-            split_typed(r.par, r.y, g.oh, row, 1, r.work, &|oy0, y| ki8(&a, oy0, y))
+            // SAFETY: part `p` alone uses region `p`.
+            split_typed(r.par, r.y, g.oh, row, 1, r.work, rs.n, &|p, oy0, y| (k.i8)(&a, oy0, y, unsafe { rs.get(p) }))
         }
         Params::F32 { w, bias } => {
             let a = ConvF32 { g, x: f32::view(r.x).ok_or(MISALIGNED)?, w, packing, bias, act: l.act };
-            split_typed(r.par, r.y, g.oh, row, 1, r.work, &|oy0, y| kf32(&a, oy0, y))
+            // SAFETY: part `p` alone uses region `p`.
+            split_typed(r.par, r.y, g.oh, row, 1, r.work, rs.n, &|p, oy0, y| (k.f32)(&a, oy0, y, unsafe { rs.get(p) }))
         }
     }
 }
@@ -129,11 +147,11 @@ fn dense(k: &Kernels, d: &Dense<'_>, l: &Layer<'_>, r: Run<'_, '_>) -> Result<()
     match d.params {
         Params::I8 { w, bias, mult } => {
             let a = DenseI8 { x: cast::i8s(r.x), zx: l.x.zero_point, w, packing, bias, mult, q: qout(&l.y, l.act) };
-            split_typed(r.par, r.y, n, 1, OC_BLOCK, r.work, &|n0, y| (k.dense_i8)(&a, n0, y))
+            split_typed(r.par, r.y, n, 1, OC_BLOCK, r.work, usize::MAX, &|_, n0, y| (k.dense_i8)(&a, n0, y))
         }
         Params::F32 { w, bias } => {
             let a = DenseF32 { x: f32::view(r.x).ok_or(MISALIGNED)?, w, packing, bias, act: l.act };
-            split_typed(r.par, r.y, n, 1, OC_BLOCK, r.work, &|n0, y| (k.dense_f32)(&a, n0, y))
+            split_typed(r.par, r.y, n, 1, OC_BLOCK, r.work, usize::MAX, &|_, n0, y| (k.dense_f32)(&a, n0, y))
         }
     }
 }
@@ -197,17 +215,18 @@ fn qout(y: &TensorInfo, act: Activation) -> QOut {
     QOut { zy: y.zero_point, lo, hi }
 }
 
-/// [`split_work`] over `y` viewed as `T`s (`unit_len` of them per unit): `f(first_unit,
-/// part)` on each part. Parts are whole units of a 16-byte aligned output, so each part's
+/// [`split_work`] over `y` viewed as `T`s (`unit_len` of them per unit): `f(part,
+/// first_unit, rows)` on each part. Parts are whole units of a 16-byte aligned output, so each part's
 /// view succeeds once the whole output's did; if one ever failed, that is an error.
-fn split_typed<T: Elem>(par: &dyn Parallel, y: &mut [u8], units: usize, unit_len: usize, align: usize, work: u64, f: &(dyn Fn(usize, &mut [T]) + Sync)) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn split_typed<T: Elem>(par: &dyn Parallel, y: &mut [u8], units: usize, unit_len: usize, align: usize, work: u64, max_parts: usize, f: &(dyn Fn(usize, usize, &mut [T]) + Sync)) -> Result<()> {
     T::view_mut(y).ok_or(MISALIGNED)?;
     let failed = AtomicBool::new(false);
-    let typed = |u0: usize, part: &mut [u8]| match T::view_mut(part) {
-        Some(p) => f(u0, p),
+    let typed = |p: usize, u0: usize, part: &mut [u8]| match T::view_mut(part) {
+        Some(v) => f(p, u0, v),
         None => failed.store(true, Ordering::Relaxed),
     };
-    split_work(par, y, units, unit_len * core::mem::size_of::<T>(), align, work, &typed);
+    split_work(par, y, units, unit_len * core::mem::size_of::<T>(), align, work, max_parts, &typed);
     if failed.load(Ordering::Relaxed) {
         return Err(MISALIGNED);
     }
@@ -215,15 +234,16 @@ fn split_typed<T: Elem>(par: &dyn Parallel, y: &mut [u8], units: usize, unit_len
 }
 
 /// Split `y` (`units` units of `unit_bytes`, `work` operations in all) into at most
-/// `par.workers()` parts of whole units, each a multiple of `align` units (except the
-/// last), and call `f(first_unit, part)` for each.
-fn split_work(par: &dyn Parallel, y: &mut [u8], units: usize, unit_bytes: usize, align: usize, work: u64, f: &(dyn Fn(usize, &mut [u8]) + Sync)) {
+/// `par.workers()` (and `max_parts`) parts of whole units, each a multiple of `align` units
+/// (except the last), and call `f(part, first_unit, bytes)` for each.
+#[allow(clippy::too_many_arguments)]
+fn split_work(par: &dyn Parallel, y: &mut [u8], units: usize, unit_bytes: usize, align: usize, work: u64, max_parts: usize, f: &(dyn Fn(usize, usize, &mut [u8]) + Sync)) {
     let by_work = (work / MIN_PART_MACS).max(1) as usize;
-    let parts = par.workers().min(by_work).min(units.div_ceil(align)).max(1);
+    let parts = par.workers().min(by_work).min(units.div_ceil(align)).min(max_parts).max(1);
     if parts == 1 {
-        f(0, y);
+        f(0, 0, y);
         return;
     }
     let per = units.div_ceil(align).div_ceil(parts) * align;
-    par.for_chunks(y, per * unit_bytes, &|i, c| f(i * per, c));
+    par.for_chunks(y, per * unit_bytes, &|i, c| f(i, i * per, c));
 }

@@ -15,16 +15,29 @@
 pub mod aarch64;
 mod avgpool;
 mod channel_lanes;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_driver_f32;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_driver_i8;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod conv_tiles;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod dense_driver_f32;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod dense_driver_i8;
 pub mod cortexm;
 mod depthwise;
 mod elementwise;
 mod layout;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod maxpool_driver;
 mod scalar_conv2d;
 mod scalar_dense;
 mod scalar_dwconv2d;
 mod scalar_pool;
 pub mod x86;
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", kestrel_arm_dsp, test))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))] // dsp: the checks only
 mod simd_args;
 
 /// Largest depthwise kernel (kh * kw) the depthwise kernels take (the compiler writes such
@@ -162,7 +175,9 @@ pub struct DenseF32<'a> {
 /// The kernel table: filled with the scalar references, then overridden per architecture.
 ///
 /// Conv and pool kernels take `(args, oy0, y)` and write output rows `oy0..` into `y`,
-/// which holds whole rows (`y.len()` is a multiple of `ow * oc`); dense kernels take
+/// which holds whole rows (`y.len()` is a multiple of `ow * oc`); conv kernels also take a
+/// `scratch` slice of at least `conv2d_*_scratch(&args.g)` bytes, their own for the call
+/// (each concurrent part gets its own; kernels never put tables on the stack); dense kernels take
 /// `(args, n0, y)` and write outputs `n0..n0 + y.len()` (`n0` a multiple of
 /// [`crate::format::packing::OC_BLOCK`]). Splitting the output this way is how std hosts run
 /// one op on several threads; the no_std core passes the whole output.
@@ -173,10 +188,15 @@ pub struct DenseF32<'a> {
 pub struct Kernels {
     /// Name of the kernel set (for reports and benchmarks).
     pub name: &'static str,
-    /// int8 convolution.
-    pub conv2d_i8: fn(&ConvI8<'_>, usize, &mut [i8]),
-    /// f32 convolution.
-    pub conv2d_f32: fn(&ConvF32<'_>, usize, &mut [f32]),
+    /// int8 convolution (`(args, oy0, y, scratch)`; with a shorter scratch it runs the
+    /// scalar reference).
+    pub conv2d_i8: fn(&ConvI8<'_>, usize, &mut [i8], &mut [u8]),
+    /// Scratch bytes one call of `conv2d_i8` needs for a geometry.
+    pub conv2d_i8_scratch: fn(&Geom) -> usize,
+    /// f32 convolution (`(args, oy0, y, scratch)`, as `conv2d_i8`).
+    pub conv2d_f32: fn(&ConvF32<'_>, usize, &mut [f32], &mut [u8]),
+    /// Scratch bytes one call of `conv2d_f32` needs for a geometry.
+    pub conv2d_f32_scratch: fn(&Geom) -> usize,
     /// int8 depthwise convolution (`groups == ic == oc`, at most [`DEPTHWISE_MAX_TAPS`]
     /// taps; the executor routes such convs here, whatever their op kind).
     pub dwconv2d_i8: fn(&ConvI8<'_>, usize, &mut [i8]),
@@ -207,8 +227,10 @@ impl core::fmt::Debug for Kernels {
 /// The portable scalar reference kernels.
 pub const SCALAR: Kernels = Kernels {
     name: "scalar",
-    conv2d_i8: scalar_conv2d_i8,
-    conv2d_f32: scalar_conv2d_f32,
+    conv2d_i8: scalar_conv2d_i8_slot,
+    conv2d_i8_scratch: no_scratch,
+    conv2d_f32: scalar_conv2d_f32_slot,
+    conv2d_f32_scratch: no_scratch,
     dwconv2d_i8: scalar_dwconv2d_i8,
     dwconv2d_f32: scalar_dwconv2d_f32,
     dense_i8: scalar_dense_i8,
@@ -219,6 +241,21 @@ pub const SCALAR: Kernels = Kernels {
     avgpool_f32: scalar_avgpool_f32,
     quantize: scalar_quantize,
 };
+
+/// [`scalar_conv2d_i8`] in the kernel table's shape (the reference needs no scratch).
+pub(crate) fn scalar_conv2d_i8_slot(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], _scratch: &mut [u8]) {
+    scalar_conv2d_i8(a, oy0, y)
+}
+
+/// [`scalar_conv2d_f32`] in the kernel table's shape (the reference needs no scratch).
+pub(crate) fn scalar_conv2d_f32_slot(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], _scratch: &mut [u8]) {
+    scalar_conv2d_f32(a, oy0, y)
+}
+
+/// The scratch size of kernels that need none.
+pub fn no_scratch(_: &Geom) -> usize {
+    0
+}
 
 /// [`quantize_f32`] over a slice (the model input's quantization).
 pub fn scalar_quantize(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {

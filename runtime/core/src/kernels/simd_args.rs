@@ -1,6 +1,5 @@
 //! Argument checks and helpers shared by the x86 and aarch64 SIMD kernels: what every
-//! conv/dense kernel checks before it touches memory through raw pointers, and the
-//! per-block weight sums the int8 kernels need.
+//! conv/dense kernel checks before it touches memory through raw pointers.
 //!
 //! The kernels are safe functions: [`conv_shape`] / [`dense_shape`] verify in O(1) that the
 //! arguments are consistent (slice lengths, geometry); when they aren't, or the packing
@@ -49,19 +48,6 @@ pub(crate) fn dense_shape(pk: u8, int8: bool, k: usize, w_len: usize, per_n: &[u
     }
     let b = Blocked::dense(n, k, int8);
     (w_len >= b.elements()?).then_some(b)
-}
-
-/// Per-lane sums of one output block of int8 BLOCKED weights (`[..][16][4]` rows of 64
-/// bytes): the sum of each output channel's weights over all taps, wrapping.
-pub(crate) fn block_wsum(blk: &[i8]) -> [i32; OC_BLOCK] {
-    let mut s = [0i32; OC_BLOCK];
-    for row in blk.chunks_exact(64) {
-        for (l, acc) in s.iter_mut().enumerate() {
-            let q = &row[4 * l..4 * l + 4];
-            *acc = acc.wrapping_add(q[0] as i32 + q[1] as i32 + q[2] as i32 + q[3] as i32);
-        }
-    }
-    s
 }
 
 /// `v[c0..c0 + valid]` (at most 16) in a 16-lane array, padded lanes default (zero).

@@ -51,6 +51,12 @@ fn same(got: &[i8], want: &[i8], ctx: core::fmt::Arguments<'_>) {
 
 /// The kernel sets under test; on x86_64 the SIMD sets must be there when the CPU has
 /// their features, so a test can't pass by skipping them.
+/// A kernel's scratch for geometry `g`, filled with garbage (kernels must not rely on its
+/// contents).
+pub(super) fn scratch(size: fn(&Geom) -> usize, g: &Geom) -> Vec<u8> {
+    vec![0xA5; size(g)]
+}
+
 fn sets() -> Vec<&'static Kernels> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -141,7 +147,7 @@ fn conv_i8_case(seed: u64) {
         for parts in row_parts(g.oh, &mut r) {
             let mut got = vec![0i8; len];
             for &(a0, a1) in &parts {
-                (k.conv2d_i8)(&blocked, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+                (k.conv2d_i8)(&blocked, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc], &mut scratch(k.conv2d_i8_scratch, &g));
             }
             same(&got, &want, format_args!("{} conv2d_i8: seed {seed}, {g:?}, zx {zx}, {q:?}, parts {parts:?}", k.name));
         }
@@ -171,7 +177,7 @@ fn conv2d_i8_vgg_shapes() {
         scalar_conv2d_i8(&a, 0, &mut want);
         for k in sets() {
             let mut got = vec![0i8; want.len()];
-            (k.conv2d_i8)(&a, 0, &mut got);
+            (k.conv2d_i8)(&a, 0, &mut got, &mut scratch(k.conv2d_i8_scratch, &a.g));
             same(&got, &want, format_args!("{} conv2d_i8 {hw}x{hw}x{ic} -> {oc}", k.name));
         }
     }
@@ -191,8 +197,37 @@ fn conv2d_i8_wraps_like_the_reference() {
     scalar_conv2d_i8(&a, 0, &mut want);
     for k in sets() {
         let mut got = vec![0i8; want.len()];
-        (k.conv2d_i8)(&a, 0, &mut got);
+        (k.conv2d_i8)(&a, 0, &mut got, &mut scratch(k.conv2d_i8_scratch, &a.g));
         same(&got, &want, format_args!("{} conv2d_i8 wrapping", k.name));
+    }
+}
+
+/// Given less scratch than it states, a conv kernel runs the scalar reference: same bytes,
+/// no out-of-bounds use of the short slice (which would panic).
+#[test]
+fn conv2d_short_scratch_falls_back() {
+    let mut r = Rng(0x5C7A_7C11);
+    let g = Geom { ih: 6, iw: 5, ic: 6, oh: 6, ow: 5, oc: 20, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pt: 1, pl: 1, groups: 1 };
+    let x = r.i8s(g.ih * g.iw * g.ic, -128, 127);
+    let w_blk = pack_blocked(&r.i8s(g.oc * 9 * g.ic, -127, 127), &Blocked::conv(g.oc, g.ic, 3, 3, 1, true));
+    let bias: Vec<i32> = (0..g.oc).map(|_| r.range(-4000, 4000)).collect();
+    let mult = random_mults(&mut r, g.oc, 9 * g.ic);
+    let a = ConvI8 { g, x: &x, zx: 3, w: &w_blk, packing: packing::BLOCKED, bias: &bias, mult: &mult, q: QOut { zy: -5, lo: -128, hi: 127 } };
+    let mut want = vec![0i8; g.oh * g.ow * g.oc];
+    scalar_conv2d_i8(&a, 0, &mut want);
+    let (xf, wf, bf) = (vec![0.5f32; x.len()], vec![0.25f32; w_blk.len()], vec![1f32; g.oc]);
+    let af = ConvF32 { g, x: &xf, w: &wf, packing: packing::BLOCKED, bias: &bf, act: Activation::None };
+    let mut want_f = vec![0f32; want.len()];
+    scalar_conv2d_f32(&af, 0, &mut want_f);
+    for k in sets() {
+        let short = (k.conv2d_i8_scratch)(&g).saturating_sub(1);
+        let mut got = vec![0i8; want.len()];
+        (k.conv2d_i8)(&a, 0, &mut got, &mut vec![0; short]);
+        same(&got, &want, format_args!("{} conv2d_i8 with {short} bytes of scratch", k.name));
+        let short = (k.conv2d_f32_scratch)(&g).saturating_sub(1);
+        let mut got = vec![0f32; want.len()];
+        (k.conv2d_f32)(&af, 0, &mut got, &mut vec![0; short]);
+        assert_eq!(got, want_f, "{} conv2d_f32 with {short} bytes of scratch", k.name);
     }
 }
 
@@ -298,7 +333,7 @@ fn conv2d_f32_within_budget() {
             for parts in row_parts(g.oh, &mut r) {
                 let mut got = vec![f32::NAN; len];
                 for &(a0, a1) in &parts {
-                    (k.conv2d_f32)(&blocked, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc]);
+                    (k.conv2d_f32)(&blocked, a0, &mut got[a0 * g.ow * g.oc..a1 * g.ow * g.oc], &mut scratch(k.conv2d_f32_scratch, &g));
                 }
                 within_budget(&got, &want, &mag, terms, format_args!("{} conv2d_f32: seed {seed}, {g:?}, {act:?}", k.name));
             }
@@ -416,7 +451,7 @@ fn conv2d_i8_first_layers() {
             for parts in row_parts(o, &mut r) {
                 let mut got = vec![0i8; want.len()];
                 for &(a0, a1) in &parts {
-                    (k.conv2d_i8)(&a, a0, &mut got[a0 * o * oc..a1 * o * oc]);
+                    (k.conv2d_i8)(&a, a0, &mut got[a0 * o * oc..a1 * o * oc], &mut scratch(k.conv2d_i8_scratch, &a.g));
                 }
                 same(&got, &want, format_args!("{} conv2d_i8 {hw}x{hw}x{ic} -> {oc} pad {pad} stride {s}", k.name));
             }

@@ -1,25 +1,18 @@
-//! What every aarch64 conv/dense kernel needs beyond the shared checks of
-//! `kernels/simd_args.rs` (which it re-exports): the requantization of 16 int32 accumulators
-//! and masked stores.
-//!
-//! The kernels are safe functions: [`conv_shape`] / [`dense_shape`] verify in O(1) that the
-//! arguments are consistent (slice lengths, geometry); when they aren't, or the packing
-//! isn't BLOCKED, the kernel calls the scalar reference instead, which indexes slices
-//! (and so panics rather than reading out of bounds).
+//! What the aarch64 int8 micro-kernels need beyond the shared drivers: the requantization
+//! of 16 int32 accumulators and masked stores.
 
 use core::arch::aarch64::*;
 
 use crate::format::packing::OC_BLOCK;
 use crate::kernels::QOut;
 
-pub(super) use crate::kernels::simd_args::{block_wsum, conv_shape, dense_shape, lanes, CHUNK};
 
 /// The requantization rule of `kernels/mod.rs` for one block of 16 output channels:
 /// `scvtf` (round to nearest, as `as f32`), `fmul`, clamp with `fmaxnm`/`fminnm` (as
 /// `f32::max`/`min`), `fcvtns` (round half to even, as the reference's `1.5 * 2^23` trick
 /// for |v| < 2^22), `+ zy`, and saturating narrows of values already in range.
 #[derive(Clone, Copy)]
-pub(super) struct Requant {
+pub(crate) struct Requant {
     /// Added to the dot products first: `bias - zx * Σw` per channel.
     pub init: [int32x4_t; 4],
     mult: [float32x4_t; 4],

@@ -1,39 +1,28 @@
-//! NEON f32 convolution on BLOCKED weights (`[g][oc/16][kh][kw][icg][16]`): one input
-//! channel broadcast against 16 output channels (four registers) with `fmla`, `N` pixels
-//! per micro-tile, accumulators initialized with the bias; padded taps read zeros. Within
-//! the error budget of `kernels/tests.rs`.
-
-// Register tiles are indexed by pixel on purpose (fixed-size arrays LLVM keeps in
-// registers); iterator chains would hide that.
-#![allow(clippy::needless_range_loop)]
+//! NEON f32 convolution on BLOCKED weights: the micro-kernel of the shared tile driver
+//! (`kernels/conv_driver_f32.rs`): one input channel broadcast against 16 output channels
+//! (four registers) with `fmla`, a tile of up to 6 pixels x 1 block in 24 of the 32 vector
+//! registers.
 
 use core::arch::aarch64::*;
 
-use super::common::{conv_shape, lanes, CHUNK};
 use crate::format::packing::{Blocked, OC_BLOCK};
-use crate::kernels::{scalar_conv2d_f32, ConvF32, Geom};
+use crate::kernels::conv_driver_f32::{self as driver, MicroF32};
+use crate::kernels::{ConvF32, Geom};
 use crate::ops::Activation;
 
-/// Output pixels per micro-tile (4 accumulators each: 24 of the 32 vector registers).
-const N: usize = 6;
-
 /// f32 convolution, NEON. Falls back to the scalar reference for other packings.
-pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32]) {
-    match conv_shape(
-        &a.g,
-        a.packing,
-        false,
-        a.x.len(),
-        a.w.len(),
-        &[a.bias.len()],
-        oy0,
-        y.len(),
-    ) {
-        // SAFETY: NEON is baseline on the targets that build this set; `conv_shape` checked
-        // the slices cover every access.
-        Some(b) => unsafe { conv(a, &b, oy0, y) },
-        None => scalar_conv2d_f32(a, oy0, y),
-    }
+pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
+    // SAFETY: NEON is baseline on the targets that build this set (`tiles`' features).
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
+}
+
+/// The driver compiled with NEON.
+///
+/// # Safety
+/// `b` is `conv_shape`'s result for these arguments.
+#[target_feature(enable = "neon")]
+unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
+    driver::conv::<Fmla>(a, b, oy0, y, scratch)
 }
 
 /// A fused activation as vector constants.
@@ -94,128 +83,54 @@ pub(super) unsafe fn store_f32(p: *mut f32, v: [float32x4_t; 4], n: usize) {
     }
 }
 
-struct Tile {
-    x: *const f32,
-    pad: *const f32,
-    w: *const f32,
-    tap_len: usize,
-    icg: usize,
-    ic_off: usize,
-    y: *mut f32,
-    q0: usize,
-    oc_off: usize,
+/// The `fmla` step: four registers of 4 channels per pixel.
+pub(super) struct Fmla;
+
+/// Store constants of one block.
+#[derive(Clone, Copy)]
+pub(super) struct Req {
+    bias: [float32x4_t; 4],
     valid: usize,
-    init: [float32x4_t; 4],
     act: ActNeon,
 }
 
-/// # Safety
-/// `b` is `conv_shape`'s result for these arguments.
-#[target_feature(enable = "neon")]
-unsafe fn conv(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32]) {
-    let g = &a.g;
-    let pad = [0f32; CHUNK];
-    let rows = y.len() / (g.ow * g.oc);
-    let (q0, q1) = (oy0 * g.ow, (oy0 + rows) * g.ow);
-    let ob_n = b.oc_blocks();
-    let mut t = Tile {
-        x: a.x.as_ptr(),
-        pad: pad.as_ptr(),
-        w: a.w.as_ptr(),
-        tap_len: b.tap_len(),
-        icg: b.icg,
-        ic_off: 0,
-        y: y.as_mut_ptr(),
-        q0,
-        oc_off: 0,
-        valid: 0,
-        init: [vdupq_n_f32(0.0); 4],
-        act: ActNeon::new(a.act),
-    };
-    for gi in 0..g.groups {
-        for ob in 0..ob_n {
-            t.w = a.w.as_ptr().add((gi * ob_n + ob) * b.block_len());
-            t.ic_off = gi * b.icg;
-            t.oc_off = gi * b.ocg + ob * OC_BLOCK;
-            t.valid = (b.ocg - ob * OC_BLOCK).min(OC_BLOCK);
-            let bias = lanes(a.bias, t.oc_off, t.valid);
-            t.init = [0, 1, 2, 3].map(|i| vld1q_f32(bias[4 * i..].as_ptr()));
-            let mut q = q0;
-            while q + N <= q1 {
-                micro::<N>(g, &t, q);
-                q += N;
-            }
-            match q1 - q {
-                0 => {}
-                1 => micro::<1>(g, &t, q),
-                2 => micro::<2>(g, &t, q),
-                3 => micro::<3>(g, &t, q),
-                4 => micro::<4>(g, &t, q),
-                _ => micro::<5>(g, &t, q),
-            }
+impl MicroF32 for Fmla {
+    type Acc = [float32x4_t; 4];
+    type W = [float32x4_t; 4];
+    type X = float32x4_t;
+    type Req = Req;
+    const N: usize = 6;
+    const DENSE_M: usize = 2;
+    const M: usize = 1;
+    #[inline(always)]
+    unsafe fn init(r: &Req) -> [float32x4_t; 4] {
+        r.bias
+    }
+    #[inline(always)]
+    unsafe fn load_w(p: *const f32) -> [float32x4_t; 4] {
+        [vld1q_f32(p), vld1q_f32(p.add(4)), vld1q_f32(p.add(8)), vld1q_f32(p.add(12))]
+    }
+    #[inline(always)]
+    unsafe fn bcast(p: *const f32) -> float32x4_t {
+        vdupq_n_f32(*p)
+    }
+    #[inline(always)]
+    unsafe fn step(acc: &mut [float32x4_t; 4], w: &[float32x4_t; 4], x: float32x4_t) {
+        for r in 0..4 {
+            acc[r] = vfmaq_f32(acc[r], x, w[r]);
         }
     }
-}
-
-/// Output pixels `q..q + NN` x the tile's 16 channels.
-///
-/// # Safety
-/// As [`conv`]; `q + NN` is within the caller's rows.
-#[inline]
-#[target_feature(enable = "neon")]
-unsafe fn micro<const NN: usize>(g: &Geom, t: &Tile, q: usize) {
-    let mut acc = [t.init; NN];
-    let (mut oy, mut ox) = ([0usize; NN], [0usize; NN]);
-    let (mut cy, mut cx) = (q / g.ow, q % g.ow);
-    for p in 0..NN {
-        (oy[p], ox[p]) = (cy, cx);
-        cx += 1;
-        if cx == g.ow {
-            (cy, cx) = (cy + 1, 0);
-        }
+    #[inline(always)]
+    unsafe fn req(bias: &[f32; OC_BLOCK], valid: usize, act: Activation) -> Req {
+        Req { bias: [0, 1, 2, 3].map(|i| vld1q_f32(bias[4 * i..].as_ptr())), valid, act: ActNeon::new(act) }
     }
-    for ky in 0..g.kh {
-        for kx in 0..g.kw {
-            let mut off = [usize::MAX; NN];
-            for p in 0..NN {
-                let iy = (oy[p] * g.sh + ky * g.dh) as isize - g.pt as isize;
-                let ix = (ox[p] * g.sw + kx * g.dw) as isize - g.pl as isize;
-                if iy >= 0 && (iy as usize) < g.ih && ix >= 0 && (ix as usize) < g.iw {
-                    off[p] = (iy as usize * g.iw + ix as usize) * g.ic + t.ic_off;
-                }
-            }
-            let wt = t.w.add((ky * g.kw + kx) * t.tap_len);
-            let mut c = 0;
-            while c < t.icg {
-                let cn = (t.icg - c).min(CHUNK);
-                let mut src = [t.pad; NN];
-                for p in 0..NN {
-                    if off[p] != usize::MAX {
-                        src[p] = t.x.add(off[p] + c);
-                    }
-                }
-                let wc = wt.add(c * OC_BLOCK);
-                for j in 0..cn {
-                    let wr = wc.add(j * OC_BLOCK);
-                    let w = [
-                        vld1q_f32(wr),
-                        vld1q_f32(wr.add(4)),
-                        vld1q_f32(wr.add(8)),
-                        vld1q_f32(wr.add(12)),
-                    ];
-                    for p in 0..NN {
-                        let xb = vdupq_n_f32(*src[p].add(j));
-                        for r in 0..4 {
-                            acc[p][r] = vfmaq_f32(acc[p][r], xb, w[r]);
-                        }
-                    }
-                }
-                c += cn;
-            }
-        }
+    #[inline(always)]
+    unsafe fn store(acc: [float32x4_t; 4], r: &Req, y: *mut f32) {
+        store_f32(y, acc.map(|v| r.act.apply(v)), r.valid)
     }
-    for p in 0..NN {
-        let yp = t.y.add((q + p - t.q0) * g.oc + t.oc_off);
-        store_f32(yp, acc[p].map(|v| t.act.apply(v)), t.valid);
+    #[inline(never)]
+    #[target_feature(enable = "neon")]
+    unsafe fn rows<const MM: usize>(g: &Geom, t: &driver::Tile<Self>, r0: usize, r1: usize) {
+        driver::rows_of::<Self, MM>(g, t, r0, r1)
     }
 }

@@ -1,5 +1,5 @@
-//! int8 convolution with the Armv8.2 dot product (`sdot`) on BLOCKED weights: the NEON
-//! micro-tile driver ([`conv_blocked`]) with a step of four `sdot`s, one per register of
+//! int8 convolution with the Armv8.2 dot product (`sdot`) on BLOCKED weights: the shared
+//! tile driver (`kernels/conv_driver_i8.rs`, through [`tiles`]) with a step of four `sdot`s, one per register of
 //! the 64-byte weight row, each adding 4 channels' sums of 4 products into its 4 lanes.
 //!
 //! `vdotq_s32` is still unstable on stable Rust (`stdarch_neon_dotprod`), so the step is an
@@ -9,9 +9,9 @@
 
 use core::arch::aarch64::*;
 
-use super::common::conv_shape;
-use super::neon_conv2d_i8::{conv_blocked, DotI8};
-use crate::kernels::{scalar_conv2d_i8, ConvI8};
+use super::neon_conv2d_i8::{tiles, DotI8};
+use crate::kernels::conv_driver_i8 as driver;
+use crate::kernels::ConvI8;
 
 /// `acc.s[i] += Σ_j a.b[4i + j] * b.b[4i + j]` (`sdot`, signed bytes).
 ///
@@ -38,6 +38,7 @@ pub(super) struct Sdot;
 impl DotI8 for Sdot {
     type Acc = [int32x4_t; 4];
     const PIXELS: usize = 4;
+    const DUAL: usize = 2;
     #[inline]
     #[target_feature(enable = "neon")]
     unsafe fn zero() -> Self::Acc {
@@ -52,6 +53,11 @@ impl DotI8 for Sdot {
     }
     #[inline]
     #[target_feature(enable = "neon")]
+    unsafe fn add(a: Self::Acc, b: Self::Acc) -> Self::Acc {
+        core::array::from_fn(|i| vaddq_s32(a[i], b[i]))
+    }
+    #[inline]
+    #[target_feature(enable = "neon")]
     unsafe fn finish(acc: Self::Acc) -> [int32x4_t; 4] {
         acc
     }
@@ -59,21 +65,8 @@ impl DotI8 for Sdot {
 
 /// int8 convolution, NEON + dot product. Falls back to the scalar reference for other
 /// packings.
-pub(super) fn sdot_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
-    match conv_shape(
-        &a.g,
-        a.packing,
-        true,
-        a.x.len(),
-        a.w.len(),
-        &[a.bias.len(), a.mult.len()],
-        oy0,
-        y.len(),
-    ) {
-        // SAFETY: reachable only through the neon-dotprod kernel set, handed out after
-        // checking the CPU has the dot product; `conv_shape` checked that the slices cover
-        // every read and write `conv_blocked` makes.
-        Some(b) => unsafe { conv_blocked::<Sdot>(a, &b, oy0, y) },
-        None => scalar_conv2d_i8(a, oy0, y),
-    }
+pub(super) fn sdot_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
+    // SAFETY: reachable only through the neon-dotprod kernel set, handed out after
+    // checking the CPU has the dot product (`tiles::<Sdot>` runs `sdot`).
+    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles::<Sdot>) }
 }

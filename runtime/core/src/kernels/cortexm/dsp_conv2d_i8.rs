@@ -17,7 +17,7 @@ use crate::kernels::{requantize, scalar_conv2d_i8, ConvI8};
 
 /// int8 convolution, Armv7E-M DSP. Falls back to the scalar reference for other packings
 /// and for arguments `conv_shape` refuses.
-pub(super) fn dsp_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) {
+pub(super) fn dsp_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], _scratch: &mut [u8]) {
     match conv_shape(&a.g, a.packing, a.zx, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len()) {
         // SAFETY: `conv_shape` checked that the slices cover every read `conv` makes.
         Some(b) => unsafe { conv(a, &b, oy0, y) },

@@ -40,7 +40,9 @@ pub fn dsp() -> Option<&'static Kernels> {
 static DSP: Kernels = Kernels {
     name: "dsp",
     conv2d_i8: dsp_conv2d_i8::dsp_conv2d_i8,
-    conv2d_f32: super::scalar_conv2d_f32,
+    conv2d_i8_scratch: super::no_scratch,
+    conv2d_f32: super::scalar_conv2d_f32_slot,
+    conv2d_f32_scratch: super::no_scratch,
     dwconv2d_i8: dsp_dwconv2d_i8::dsp_dwconv2d_i8,
     dwconv2d_f32: super::scalar_dwconv2d_f32,
     dense_i8: dsp_dense_i8::dsp_dense_i8,

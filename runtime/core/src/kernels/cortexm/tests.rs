@@ -28,7 +28,7 @@ fn conv(g: Geom, zx: i32) {
     let mut want = vec![0i8; g.oh * g.ow * g.oc];
     scalar_conv2d_i8(&a, 0, &mut want);
     let mut got = vec![0x55i8; want.len()];
-    dsp_conv2d_i8(&a, 0, &mut got);
+    dsp_conv2d_i8(&a, 0, &mut got, &mut []);
     assert_eq!(got, want, "{g:?} zx {zx}");
 }
 

@@ -43,7 +43,12 @@ fn depthwise_i8_matches_reference() {
         let mut want = vec![0i8; len];
         scalar_conv2d_i8(&plain, 0, &mut want);
         for k in sets() {
-            for (slot, kernel) in [("dwconv2d", k.dwconv2d_i8), ("conv2d", k.conv2d_i8)] {
+            type Slot<'s> = &'s dyn Fn(&ConvI8<'_>, usize, &mut [i8]);
+            let slots: [(&str, Slot<'_>); 2] = [
+                ("dwconv2d", &|a, o, y| (k.dwconv2d_i8)(a, o, y)),
+                ("conv2d", &|a, o, y| (k.conv2d_i8)(a, o, y, &mut super::scratch(k.conv2d_i8_scratch, &a.g))),
+            ];
+            for (slot, kernel) in slots {
                 for args in [&plain, &blocked] {
                     for parts in row_parts(g.oh, &mut r) {
                         let mut got = vec![0i8; len];
@@ -85,7 +90,12 @@ fn depthwise_f32_within_budget() {
             assert_eq!(bits(&dw), bits(&general), "scalar dwconv2d f32 vs conv2d: seed {seed}, {g:?}, packing {}", args.packing);
         }
         for k in sets() {
-            for (slot, kernel) in [("dwconv2d", k.dwconv2d_f32), ("conv2d", k.conv2d_f32)] {
+            type Slot<'s> = &'s dyn Fn(&ConvF32<'_>, usize, &mut [f32]);
+            let slots: [(&str, Slot<'_>); 2] = [
+                ("dwconv2d", &|a, o, y| (k.dwconv2d_f32)(a, o, y)),
+                ("conv2d", &|a, o, y| (k.conv2d_f32)(a, o, y, &mut super::scratch(k.conv2d_f32_scratch, &a.g))),
+            ];
+            for (slot, kernel) in slots {
                 for args in [&plain, &blocked] {
                     for parts in row_parts(g.oh, &mut r) {
                         let mut got = vec![f32::NAN; len];

@@ -1,9 +1,7 @@
-//! The x86 kernels' own helpers (store masks); the argument checks and weight sums every
-//! SIMD kernel shares are in `kernels/simd_args.rs`.
+//! The x86 kernels' own helpers (store masks); the argument checks every SIMD kernel shares
+//! are in `kernels/simd_args.rs`.
 
 use crate::format::packing::OC_BLOCK;
-
-pub(super) use crate::kernels::simd_args::{block_wsum, conv_shape, dense_shape, lanes, CHUNK};
 
 /// Store mask of a block with `valid` real lanes.
 pub(super) fn lane_mask(valid: usize) -> u16 {
