@@ -60,7 +60,7 @@ pub fn run(a: Args) -> Result<()> {
             bail!("{} is a directory; pass the files (e.g. {}/*)", path.display(), path.display());
         }
         let x = kestrel_compiler::data::load_input(path, m.input().dims, &pp)?;
-        m.set_input_f32(arena.as_mut_slice(), &x)?;
+        m.set_input_f32_with(kset, arena.as_mut_slice(), &x)?;
         m.run_parallel(kset, &pool, arena.as_mut_slice())?;
         m.output_f32(arena.as_slice(), &mut out)?;
         if m.meta().output_nchw {

@@ -172,7 +172,7 @@ fn bad_input_is_one_clear_line() {
 /// first 1,000 test images int8 stays with float.
 #[test]
 fn shipped_fashion_model_compiles_runs_and_evaluates() {
-    let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fashion-mnist");
+    let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fashion-mnist");
     let d = tmp("shipped");
     let kes = d.join("fashion.kes");
     ok(&kestrel(&["compile", &s(&m.join("model.onnx")), "--calib", &s(&m.join("calib")), "--labels", &s(&m.join("labels.txt")), "-o", &s(&kes)]));

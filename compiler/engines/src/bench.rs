@@ -143,7 +143,7 @@ struct KestrelRunner<'a> {
 
 impl Runner for KestrelRunner<'_> {
     fn run(&mut self) -> Result<()> {
-        self.model.set_input_f32(self.arena.as_mut_slice(), &self.input)?;
+        self.model.set_input_f32_with(self.kernels, self.arena.as_mut_slice(), &self.input)?;
         self.model.run_parallel(self.kernels, self.pool, self.arena.as_mut_slice())?;
         self.model.output_f32(self.arena.as_slice(), &mut self.output)?;
         Ok(())

@@ -10,13 +10,17 @@ use crate::Result;
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
     pub(crate) file: File<'a>,
+    /// Conv kernels' scratch past the planned arena, sized once at load (`scratch.rs`).
+    scratch: usize,
 }
 
 impl<'a> Model<'a> {
     /// Parse and validate a `.kes` file. `bytes` must start at a 16-byte aligned address
     /// (kernels read f32 and i32 blobs in place). Nothing is copied.
     pub fn load(bytes: &'a [u8]) -> Result<Model<'a>> {
-        crate::validate::load(bytes).map(|file| Model { file })
+        let mut m = Model { file: crate::validate::load(bytes)?, scratch: 0 };
+        m.scratch = crate::scratch::scratch_size(&m);
+        Ok(m)
     }
 
     /// Load a model only if it is signed by `trusted` (an Ed25519 public key, e.g. a
@@ -43,7 +47,7 @@ impl<'a> Model<'a> {
     /// scratch for the conv kernels after it (one region per thread part; none on the
     /// scalar and Cortex-M sets).
     pub fn arena_size(&self) -> usize {
-        match crate::scratch::scratch_size(self) {
+        match self.scratch {
             0 => self.file.meta.arena_size,
             s => self.file.meta.arena_size.div_ceil(BUFFER_ALIGN) * BUFFER_ALIGN + s,
         }

@@ -50,6 +50,13 @@ impl Model<'_> {
     /// Write an NHWC f32 input into the arena, quantizing it for int8 models
     /// (`q = clamp(round_half_even(x / scale) + zp)`, as ONNX QuantizeLinear).
     pub fn set_input_f32(&self, arena: &mut [u8], x: &[f32]) -> Result<()> {
+        self.set_input_f32_with(crate::kernels::best(), arena, x)
+    }
+
+    /// [`Model::set_input_f32`] quantizing with `kernels`' quantize kernel (every set gives
+    /// the same bytes; a caller that forces a set, as `kestrel run --kernels scalar` does,
+    /// runs no other set's code).
+    pub fn set_input_f32_with(&self, kernels: &crate::kernels::Kernels, arena: &mut [u8], x: &[f32]) -> Result<()> {
         let t = self.input();
         if x.len() != t.len() {
             return Err(Error::WrongLength { expected: t.len(), got: x.len() });
@@ -57,7 +64,7 @@ impl Model<'_> {
         let dst = self.input_bytes_mut(arena)?;
         match t.dtype {
             DType::I8 => {
-                (crate::kernels::best().quantize)(x, t.scale, t.zero_point, cast::i8s_mut(dst));
+                (kernels.quantize)(x, t.scale, t.zero_point, cast::i8s_mut(dst));
             }
             DType::F32 => {
                 let d = cast::f32s_mut(dst).ok_or(Error::ArenaMisaligned { required: BUFFER_ALIGN })?;
