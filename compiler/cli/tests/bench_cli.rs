@@ -4,24 +4,10 @@
 //! measured by `kestrel bench` itself (README "Speed").
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn kestrel(args: &[&str]) -> Output {
-    // ONNX Runtime: ORT_DYLIB_PATH, else where scripts/setup.sh installs it (the bench's
-    // notes say how to get it when it is missing, and the test fails on them).
-    Command::new(env!("CARGO_BIN_EXE_kestrel")).args(args).output().expect("run kestrel")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kestrel-bench-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
-}
+mod common;
+use common::{kestrel, repo, tmp};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")

@@ -1,23 +1,11 @@
 //! The `kestrel` CLI end to end: the main job on the shipped model, and every user error
 //! as one clear line on stderr with a non-zero exit (never a panic).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn kestrel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel")).args(args).output().expect("run kestrel")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kestrel-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
-}
+mod common;
+use common::{kestrel, repo, tmp};
 
 /// Assert a clean failure whose single stderr line contains every `needle`.
 fn fails_with(out: &Output, needles: &[&str]) {

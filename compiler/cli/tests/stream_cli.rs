@@ -2,26 +2,14 @@
 //! run`), a video with tiles, alerts and heat maps, a logged reconnect, and every bad input
 //! as one line on stderr with exit code 1.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn kestrel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel")).args(args).output().expect("run kestrel")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{kestrel, repo, tmp};
 
 fn model() -> String {
     repo().join("models/mnist_cnn_28/model.kes").display().to_string()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kestrel-stream-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
 }
 
 fn fails_with(out: &Output, needles: &[&str]) {

@@ -8,16 +8,8 @@ use std::time::{Duration, Instant};
 
 use kestrel_train::synth;
 
-fn kestrel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kestrel")).args(args).output().expect("run kestrel")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kestrel-train-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
-}
+mod common;
+use common::{kestrel, tmp};
 
 fn s(p: &Path) -> String {
     p.display().to_string()

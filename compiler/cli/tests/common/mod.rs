@@ -1,0 +1,25 @@
+//! What every CLI test file shares: run the `kestrel` binary, find the repository, make a
+//! fresh temp dir named by the test binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run `kestrel ARGS...` (ONNX Runtime, for the commands that need it: `ORT_DYLIB_PATH`, else
+/// where scripts/setup.sh installs it).
+pub fn kestrel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kestrel")).args(args).output().expect("run kestrel")
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// An empty temp dir for test `name` of this test binary.
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kestrel-{}-{}-{name}", env!("CARGO_CRATE_NAME"), std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d
+}
