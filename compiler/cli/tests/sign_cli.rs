@@ -3,30 +3,12 @@
 //! block) as one clear line on stderr with exit code 1, never a panic.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{kestrel, repo, tmp};
+use common::{kestrel, repo, tmp, fails_with, ok};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// Assert a clean failure whose single stderr line contains every `needle`.
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "exit code; stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "stderr must be one line: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr {err:?} should mention {n:?}");
-    }
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A key pair and a copy of the golden (unsigned) model in a fresh directory.

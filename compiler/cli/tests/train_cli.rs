@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kestrel_train::synth;
 
 mod common;
-use common::{kestrel, tmp};
+use common::{kestrel, tmp, fails_with};
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -19,18 +19,6 @@ fn ok(out: &Output) -> String {
     let so = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "failed: {}\n{so}", String::from_utf8_lossy(&out.stderr));
     so
-}
-
-/// Assert a clean failure whose single stderr line contains every `needle`.
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "exit code; stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "stderr must be one line: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr {err:?} should mention {n:?}");
-    }
 }
 
 #[test]

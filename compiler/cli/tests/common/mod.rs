@@ -23,3 +23,21 @@ pub fn tmp(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("tmp dir");
     d
 }
+
+/// stdout of a run that must succeed (its stderr in the failure message).
+pub fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Assert a clean failure whose single stderr line contains every `needle`.
+pub fn fails_with(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "exit code; stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "stderr must be one line: {err:?}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr {err:?} should mention {n:?}");
+    }
+}
