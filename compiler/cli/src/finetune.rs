@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 use kestrel_train::config::{FinetuneConfig, RunConfig};
 use kestrel_train::trainer::{self, Run, Ui};
-use kestrel_train::{checkpoint, finetune};
+use kestrel_train::{checkpoint, finetune, weights};
 
 use super::train::{check_new_run_dir, input_shape, print_header, read_config, Bar};
 
@@ -29,6 +29,10 @@ pub struct Args {
     /// Input height and width (default: 150 for vgg16)
     #[arg(long)]
     input_size: Option<usize>,
+    /// Input channels, 1 or 3 (default: those of the weights' first convolution; images
+    /// of the other mode need --convert-modes)
+    #[arg(long)]
+    channels: Option<usize>,
     /// Stage 1 epochs: the base frozen, the head trains
     #[arg(long, default_value_t = 10)]
     stage1_epochs: usize,
@@ -98,7 +102,12 @@ pub fn run(a: Args) -> Result<()> {
         }
         None => {
             let data = a.data.clone().unwrap_or_default();
-            let input = input_shape(&a.arch, &data, a.input_size, Some(3), a.convert_modes)?;
+            let weights = a.weights.clone().unwrap_or_default();
+            let channels = match a.channels {
+                Some(c) => c,
+                None => weights::input_channels(&weights::read_layers(&weights)?).unwrap_or(3),
+            };
+            let input = input_shape(&a.arch, &data, a.input_size, Some(channels), a.convert_modes)?;
             let head = a.head.clone().unwrap_or_else(|| kestrel_compiler::zoo::train_defaults(&a.arch).map(|d| d.1.to_string()).unwrap_or_default());
             if a.stage1_epochs + a.stage2_epochs == 0 {
                 bail!("--stage1-epochs and --stage2-epochs are both 0: nothing to train");
@@ -127,7 +136,7 @@ pub fn run(a: Args) -> Result<()> {
                 convert_modes: a.convert_modes,
                 loss: a.loss.clone(),
                 finetune: Some(FinetuneConfig {
-                    weights: a.weights.clone().unwrap_or_default(),
+                    weights,
                     stage2_epochs: a.stage2_epochs,
                     unfreeze: a.unfreeze.clone(),
                     stage2_lr: a.stage2_lr,

@@ -88,6 +88,45 @@ fn kill_9_then_resume_ends_with_the_uninterrupted_weights() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// `finetune` takes a kestrel run's own checkpoint and `model.onnx` for an architecture
+/// with BatchNorm (grayscale, so the channels come from the weights), and the frozen base
+/// of stage 1 keeps exactly the loaded weights and running statistics.
+#[test]
+fn finetune_reads_our_checkpoint_and_model_onnx() {
+    let d = tmp("ft-own");
+    let data = d.join("data");
+    synth::write_folder(&data, 3, &[("train", 12), ("valid", 3)], 16, false, 21).expect("data");
+    let run = d.join("run");
+    let head = "flatten,dense:16,relu,dense:N";
+    ok(&kestrel(&["train", "--data", &s(&data), "--arch", "fashion_cnn", "--head", head, "--input-size", "16", "--epochs", "1", "--batch-size", "8", "--out", &s(&run)]));
+    let base = |f: &Path| -> Vec<kestrel_train::weights::SrcLayer> {
+        let mut l = kestrel_train::weights::read_layers(f).expect("layers");
+        l.retain(|l| l.kind != kestrel_train::weights::Kind::Dense);
+        l
+    };
+    let trained = base(&run.join("model.onnx"));
+    assert_eq!(trained.iter().filter(|l| matches!(l.kind, kestrel_train::weights::Kind::BatchNorm { .. })).count(), 2, "{trained:?}");
+    for (i, w) in ["checkpoint.safetensors", "model.onnx"].iter().enumerate() {
+        let ft = d.join(format!("ft{i}"));
+        let out = ok(&kestrel(&[
+            "finetune", "--arch", "fashion_cnn", "--head", head, "--input-size", "16", "--weights", &s(&run.join(w)), "--data", &s(&data),
+            "--stage1-epochs", "1", "--batch-size", "8", "--out", &s(&ft),
+        ]));
+        assert!(out.contains("weights: 6 layers loaded") && out.contains("matched by name"), "{w}: {out}");
+        let tuned = base(&ft.join("model.onnx"));
+        assert_eq!(tuned.len(), trained.len());
+        for (a, b) in trained.iter().zip(&tuned) {
+            assert_eq!((&a.kind, &a.weight, &a.bias), (&b.kind, &b.weight, &b.bias), "{w}: base layer {} changed in the frozen stage", a.name);
+        }
+    }
+    // Explicit channels that the weights don't have: one clear line.
+    fails_with(
+        &kestrel(&["finetune", "--arch", "fashion_cnn", "--head", head, "--input-size", "16", "--channels", "3", "--weights", &s(&run.join("model.onnx")), "--data", &s(&data), "--out", &s(&d.join("ft3"))]),
+        &["don't fit", "wrong shape"],
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
+
 #[test]
 fn bad_input_is_one_clear_line() {
     let d = tmp("bad");

@@ -1,7 +1,10 @@
 //! Pretrained weights for a network's layers, from ONNX (e.g. the ONNX model zoo's VGG16:
 //! conv and dense layers of the imported graph) or safetensors with torchvision / timm names
 //! (`features.N.weight`), Keras names (`block1_conv1.weight`, or `block1_conv1/kernel:0`
-//! in Keras' HWIO layout) or a kestrel checkpoint (`model.{layer}.weight`).
+//! in Keras' HWIO layout) or a kestrel checkpoint (`model.{layer}.weight`; its `optim.*`
+//! tensors are skipped). BatchNorm layers come with their running statistics: ONNX
+//! `BatchNormalization` nodes, `{layer}.weight/bias/running_mean/running_var` (PyTorch,
+//! kestrel) or Keras' `gamma/beta/moving_mean/moving_variance`.
 //!
 //! The convolutional base must be filled completely: its layers are matched by name when
 //! the file has them all, else the file's convolutions are taken in order. Head layers are
@@ -28,14 +31,37 @@ pub struct SrcLayer {
     pub name: String,
     /// Name of the weight tensor in the file.
     pub file_name: String,
-    /// Convolution (4-D weight) or dense.
-    pub conv: bool,
-    /// Weight shape.
+    /// Convolution, dense or BatchNorm.
+    pub kind: Kind,
+    /// Weight shape (BatchNorm: `[channels]`).
     pub shape: Vec<usize>,
-    /// Weight values.
+    /// Weight values (BatchNorm: gamma).
     pub weight: Vec<f32>,
-    /// Bias values (zeros if the file has none).
+    /// Bias values (zeros if the file has none; BatchNorm: beta).
     pub bias: Vec<f32>,
+}
+
+/// What a [`SrcLayer`] is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// 4-D OIHW weight.
+    Conv,
+    /// `[n][k]` weight.
+    Dense,
+    /// Inference BatchNorm: its running mean and variance.
+    BatchNorm {
+        /// Running mean.
+        mean: Vec<f32>,
+        /// Running variance.
+        var: Vec<f32>,
+    },
+}
+
+impl SrcLayer {
+    /// A convolution.
+    pub fn is_conv(&self) -> bool {
+        self.kind == Kind::Conv
+    }
 }
 
 /// What a load did.
@@ -74,7 +100,7 @@ fn read_onnx(path: &Path) -> Result<Vec<SrcLayer>> {
                 out.push(SrcLayer {
                     name: n.name.clone(),
                     file_name: n.name.clone(),
-                    conv: true,
+                    kind: Kind::Conv,
                     shape: vec![cout, cin, win.kernel[0], win.kernel[1]],
                     weight: weight.clone(),
                     bias: bias.clone(),
@@ -83,15 +109,28 @@ fn read_onnx(path: &Path) -> Result<Vec<SrcLayer>> {
             NodeOp::Dense { weight, bias } => out.push(SrcLayer {
                 name: n.name.clone(),
                 file_name: n.name.clone(),
-                conv: false,
+                kind: Kind::Dense,
                 shape: vec![bias.len(), weight.len() / bias.len().max(1)],
                 weight: weight.clone(),
+                bias: bias.clone(),
+            }),
+            NodeOp::BatchNorm { scale, bias, mean, var, .. } => out.push(SrcLayer {
+                name: n.name.clone(),
+                file_name: n.name.clone(),
+                kind: Kind::BatchNorm { mean: mean.clone(), var: var.clone() },
+                shape: vec![scale.len()],
+                weight: scale.clone(),
                 bias: bias.clone(),
             }),
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// Input channels of the file's first convolution (the base's input), if it has one.
+pub fn input_channels(src: &[SrcLayer]) -> Option<usize> {
+    src.iter().find(|l| l.is_conv()).map(|l| l.shape[1])
 }
 
 /// Natural-order key: numbers compare as numbers (`features.10` after `features.2`).
@@ -113,39 +152,55 @@ fn natural_key(s: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// The tensors of one layer prefix in a safetensors file.
+#[derive(Default)]
+struct StLayer {
+    /// File name, tensor, Keras layout.
+    weight: Option<(String, Tensor, bool)>,
+    bias: Option<Tensor>,
+    mean: Option<Vec<f32>>,
+    var: Option<Vec<f32>>,
+}
+
 fn read_safetensors(path: &Path) -> Result<Vec<SrcLayer>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e}", path.display()))?;
-    // layer prefix → (weight (file name, tensor, keras layout), bias)
-    let mut layers: BTreeMap<String, (Option<(String, Tensor, bool)>, Option<Tensor>)> = BTreeMap::new();
+    let mut layers: BTreeMap<String, StLayer> = BTreeMap::new();
     for (name, view) in st.tensors() {
+        if name.starts_with("optim.") {
+            continue; // a kestrel checkpoint's optimizer state
+        }
         let norm = name.strip_prefix("model.").unwrap_or(&name).replace('/', ".");
         let norm = norm.trim_end_matches(":0");
         let Some((prefix, what)) = norm.rsplit_once('.') else { continue };
         let t = candle_core::safetensors::Load::load(&view, &Device::Cpu)?.to_dtype(candle_core::DType::F32)?;
         let e = layers.entry(prefix.to_string()).or_default();
         match what {
-            "weight" => e.0 = Some((name.clone(), t, false)),
-            "kernel" => e.0 = Some((name.clone(), t, true)),
-            "bias" => e.1 = Some(t),
+            "weight" | "gamma" => e.weight = Some((name.clone(), t, false)),
+            "kernel" => e.weight = Some((name.clone(), t, true)),
+            "bias" | "beta" => e.bias = Some(t),
+            "running_mean" | "moving_mean" => e.mean = Some(t.flatten_all()?.to_vec1::<f32>()?),
+            "running_var" | "moving_variance" => e.var = Some(t.flatten_all()?.to_vec1::<f32>()?),
             _ => {}
         }
     }
     let mut out = Vec::new();
-    for (prefix, (w, b)) in layers {
-        let Some((file_name, w, keras)) = w else { continue };
-        let w = match (w.rank(), keras) {
-            (4, true) => w.permute((3, 2, 0, 1))?.contiguous()?, // HWIO → OIHW
-            (2, true) => w.t()?.contiguous()?,                   // [k][n] → [n][k]
-            (2 | 4, false) => w,
-            _ => continue, // BatchNorm scales and the like
+    for (prefix, l) in layers {
+        let Some((file_name, w, keras)) = l.weight else { continue };
+        let (w, kind) = match (w.rank(), keras, l.mean, l.var) {
+            (4, true, ..) => (w.permute((3, 2, 0, 1))?.contiguous()?, Kind::Conv), // HWIO → OIHW
+            (2, true, ..) => (w.t()?.contiguous()?, Kind::Dense),                  // [k][n] → [n][k]
+            (4, false, ..) => (w, Kind::Conv),
+            (2, false, ..) => (w, Kind::Dense),
+            (1, _, Some(mean), Some(var)) if mean.len() == w.elem_count() && var.len() == mean.len() => (w, Kind::BatchNorm { mean, var }),
+            _ => continue, // scales without statistics and the like
         };
         let shape = w.dims().to_vec();
-        let bias = match b {
+        let bias = match l.bias {
             Some(b) => b.flatten_all()?.to_vec1::<f32>()?,
             None => vec![0.0; shape[0]],
         };
-        out.push(SrcLayer { name: prefix, file_name, conv: shape.len() == 4, weight: w.flatten_all()?.to_vec1::<f32>()?, shape, bias });
+        out.push(SrcLayer { name: prefix, file_name, kind, weight: w.flatten_all()?.to_vec1::<f32>()?, shape, bias });
     }
     out.sort_by_key(|l| natural_key(&l.name));
     Ok(out)
@@ -178,19 +233,23 @@ pub fn load_into(net: &Net, src: &[SrcLayer], base: &[String], what: &str) -> Re
         }
         "name"
     } else {
-        let convs: Vec<usize> = (0..src.len()).filter(|&i| src[i].conv).collect();
-        let base_convs: Vec<&String> = base.iter().copied().filter(|l| shape_of(l).is_some_and(|s| s.len() == 4)).collect();
-        for (j, l) in base_convs.iter().enumerate() {
-            match convs.get(j) {
-                Some(&i) => pairs.push((l, &src[i])),
-                None => missing.push(format!("{l}.weight")),
+        // Convolutions with convolutions, BatchNorms with BatchNorms, each in order.
+        for rank in [4, 1] {
+            let of_rank = |s: &SrcLayer| if rank == 4 { s.is_conv() } else { matches!(s.kind, Kind::BatchNorm { .. }) };
+            let file: Vec<usize> = (0..src.len()).filter(|&i| of_rank(&src[i])).collect();
+            let ours: Vec<&String> = base.iter().copied().filter(|l| shape_of(l).is_some_and(|s| s.len() == rank)).collect();
+            for (j, l) in ours.iter().enumerate() {
+                match file.get(j) {
+                    Some(&i) => pairs.push((l, &src[i])),
+                    None => missing.push(format!("{l}.weight")),
+                }
+            }
+            for &i in file.iter().skip(ours.len()) {
+                unexpected.push(src[i].file_name.clone());
+                used[i] = true;
             }
         }
-        for &i in convs.iter().skip(base_convs.len()) {
-            unexpected.push(src[i].file_name.clone());
-            used[i] = true;
-        }
-        for l in base.iter().filter(|l| shape_of(l).is_some_and(|s| s.len() != 4)) {
+        for l in base.iter().filter(|l| shape_of(l).is_some_and(|s| s.len() == 2)) {
             missing.push(format!("{l}.weight"));
         }
         "order"
@@ -233,7 +292,7 @@ pub fn load_into(net: &Net, src: &[SrcLayer], base: &[String], what: &str) -> Re
         .into_iter()
         .filter(|l| !base.iter().any(|b| *b == l) && shape_of(l).is_some_and(|s| s.len() == 2))
         .collect();
-    let src_dense: Vec<&SrcLayer> = src.iter().filter(|l| !l.conv).collect();
+    let src_dense: Vec<&SrcLayer> = src.iter().filter(|l| l.kind == Kind::Dense).collect();
     let named: Vec<&str> = pairs.iter().map(|(l, _)| *l).collect();
     if !head_dense.is_empty()
         && head_dense.iter().all(|l| !named.contains(&l.as_str()))
@@ -259,6 +318,12 @@ pub fn load_into(net: &Net, src: &[SrcLayer], base: &[String], what: &str) -> Re
         }
         w.set(&Tensor::from_vec(wv, w.dims(), &net.device)?)?;
         b.set(&Tensor::from_vec(bv, b.dims(), &net.device)?)?;
+        if let Kind::BatchNorm { mean, var } = &s.kind {
+            for (what, v) in [("running_mean", mean), ("running_var", var)] {
+                let buf = net.buffers.get(&format!("{l}.{what}")).with_context(|| format!("{l} of the model is not a BatchNorm (the file's {} is)", s.file_name))?;
+                buf.set(&Tensor::from_vec(v.clone(), buf.dims(), &net.device)?)?;
+            }
+        }
         report.loaded.push((l.to_string(), s.file_name.clone()));
         if let Some(i) = src.iter().position(|x| std::ptr::eq(x, *s)) {
             used[i] = true;
