@@ -10,7 +10,7 @@ use kestrel_compiler::lower::{default_preprocess, lower, LowerOptions};
 use kestrel_compiler::onnx::import::import_onnx;
 use kestrel_compiler::passes;
 use kestrel_runtime::format::{self, header};
-use kestrel_runtime::{Model, OpKind, Preprocess};
+use kestrel_runtime::{ChannelOrder, Model, OpKind, Preprocess, Resize};
 
 /// Largest arena the `.kes` target runs a model in.
 pub const MAX_ARENA: usize = 64 << 20;
@@ -130,8 +130,8 @@ pub fn image(input: &[u8]) {
     let ch = if c & 1 == 0 { 1 } else { 3 };
     let pp = Preprocess {
         src_nchw: true,
-        channel_order: (c >> 1) % 3,
-        resize: (c >> 3) % 3,
+        channel_order: [ChannelOrder::Rgb, ChannelOrder::Bgr, ChannelOrder::Gray][(c as usize >> 1) % 3],
+        resize: [Resize::Stretch, Resize::CenterCrop, Resize::Letterbox][(c as usize >> 3) % 3],
         rescale: 1.0 / 255.0,
         mean: [0.5; 4],
         std: [0.25; 4],

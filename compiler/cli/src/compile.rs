@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::{Args as ClapArgs, ValueEnum};
 use kestrel_compiler::pipeline::{self, CompileOptions};
 use kestrel_compiler::quant::calibrate::{passes, Method};
-use kestrel_runtime::Precision;
+use kestrel_runtime::{ChannelOrder, Precision, Resize};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum MethodArg {
@@ -111,8 +111,16 @@ pub fn run(a: Args) -> Result<()> {
     }
     let preprocess = kestrel_runtime::Preprocess {
         src_nchw: true,
-        channel_order: a.channels as u8,
-        resize: a.resize as u8,
+        channel_order: match a.channels {
+            ChannelsArg::Rgb => ChannelOrder::Rgb,
+            ChannelsArg::Bgr => ChannelOrder::Bgr,
+            ChannelsArg::Gray => ChannelOrder::Gray,
+        },
+        resize: match a.resize {
+            ResizeArg::Stretch => Resize::Stretch,
+            ResizeArg::Crop => Resize::CenterCrop,
+            ResizeArg::Letterbox => Resize::Letterbox,
+        },
         rescale: a.rescale,
         mean: per_channel(&a.mean, "mean")?,
         std,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use kestrel_runtime::Preprocess;
+use kestrel_runtime::{ChannelOrder, Preprocess, Resize};
 
 /// A `.npy` array of f32.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +210,7 @@ pub fn preprocess_image(img: &image::DynamicImage, h: usize, w: usize, c: usize,
     use image::imageops::FilterType;
     let (iw, ih) = (img.width().max(1), img.height().max(1));
     let resized = match pp.resize {
-        1 => {
+        Resize::CenterCrop => {
             // center crop to the target aspect ratio, then resize
             let target = w as f64 / h as f64;
             let (cw, ch) = if iw as f64 / ih as f64 > target {
@@ -220,16 +220,16 @@ pub fn preprocess_image(img: &image::DynamicImage, h: usize, w: usize, c: usize,
             };
             img.crop_imm((iw - cw.min(iw)) / 2, (ih - ch.min(ih)) / 2, cw.min(iw), ch.min(ih)).resize_exact(w as u32, h as u32, FilterType::Triangle)
         }
-        2 => {
+        Resize::Letterbox => {
             let fit = img.resize(w as u32, h as u32, FilterType::Triangle);
             let mut canvas = image::DynamicImage::new_rgb8(w as u32, h as u32);
             image::imageops::overlay(&mut canvas, &fit, ((w as u32 - fit.width()) / 2) as i64, ((h as u32 - fit.height()) / 2) as i64);
             canvas
         }
-        _ => img.resize_exact(w as u32, h as u32, FilterType::Triangle),
+        Resize::Stretch => img.resize_exact(w as u32, h as u32, FilterType::Triangle),
     };
     let mut out = Vec::with_capacity(h * w * c);
-    if c == 1 || pp.channel_order == 2 {
+    if c == 1 || pp.channel_order == ChannelOrder::Gray {
         let g = resized.to_luma8();
         for p in g.pixels() {
             let v = p[0] as f32 * pp.rescale;
@@ -241,7 +241,7 @@ pub fn preprocess_image(img: &image::DynamicImage, h: usize, w: usize, c: usize,
         let rgb = resized.to_rgb8();
         for p in rgb.pixels() {
             for ch in 0..c {
-                let src = if pp.channel_order == 1 { 2 - ch.min(2) } else { ch.min(2) };
+                let src = if pp.channel_order == ChannelOrder::Bgr { 2 - ch.min(2) } else { ch.min(2) };
                 out.push((p[src] as f32 * pp.rescale - pp.mean[ch.min(3)]) / pp.std[ch.min(3)]);
             }
         }

@@ -7,7 +7,7 @@ use kestrel_runtime::format::packing::{self, Blocked};
 use kestrel_runtime::format::TENSOR_ALIGN;
 use kestrel_runtime::lifetimes::{lifetimes, UNWRITTEN};
 use kestrel_runtime::writer::{KesWriter, TensorSpec};
-use kestrel_runtime::{Activation, DType, Op, OpKind, Precision, Preprocess};
+use kestrel_runtime::{Activation, ChannelOrder, DType, Op, OpKind, Precision, Preprocess, Resize};
 
 use crate::ir::{Graph, Layout, Node, NodeOp, ValueId};
 use crate::plan::{self, Buf};
@@ -41,7 +41,7 @@ pub struct Lowered {
 
 /// Default preprocessing: pixels scaled by 1/255, RGB, stretched to the input size.
 pub fn default_preprocess() -> Preprocess {
-    Preprocess { src_nchw: true, channel_order: 0, resize: 0, rescale: 1.0 / 255.0, mean: [0.0; 4], std: [1.0; 4] }
+    Preprocess { src_nchw: true, channel_order: ChannelOrder::Rgb, resize: Resize::Stretch, rescale: 1.0 / 255.0, mean: [0.0; 4], std: [1.0; 4] }
 }
 
 /// OIHW → OHWI.

@@ -290,8 +290,8 @@ pub unsafe extern "C" fn kes_model_preprocess(m: *const KesModel, out: *mut KesP
         (Some(m), Some(o)) => {
             let p = m.meta().preprocess;
             *o = KesPreprocess {
-                channel_order: p.channel_order,
-                resize: p.resize,
+                channel_order: p.channel_order as u8,
+                resize: p.resize as u8,
                 src_nchw: p.src_nchw as u8,
                 rescale: p.rescale,
                 mean: p.mean,

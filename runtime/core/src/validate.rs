@@ -6,7 +6,7 @@
 //! metadata and tensor records, the shapes and parameters of each layer, and the arena plan.
 
 use crate::format::packing::{Blocked, OC_BLOCK};
-use crate::format::{meta, rd_u32, section, ChannelOrder, DType, File, Header, Packing, Resize, BUFFER_ALIGN, HEADER_LEN, MAX_TENSORS, TENSOR_ALIGN};
+use crate::format::{meta, rd_u32, section, DType, File, Header, Packing, BUFFER_ALIGN, HEADER_LEN, MAX_TENSORS, TENSOR_ALIGN};
 use crate::layer::{layer, Layer, LayerKind, Params};
 use crate::lifetimes::{lifetimes, Broken, UNWRITTEN};
 use crate::ops::Op;
@@ -63,8 +63,7 @@ fn check_meta(f: &File<'_>) -> Result<()> {
         return Err(sec_err(section::META, "non-zero reserved bytes"));
     }
     let pp = &m.preprocess;
-    let codes = ChannelOrder::try_from(pp.channel_order).is_ok() && Resize::try_from(pp.resize).is_ok();
-    if !codes || !pp.rescale.is_finite() || pp.std.iter().any(|s| !(s.is_finite() && *s != 0.0)) || pp.mean.iter().any(|s| !s.is_finite()) {
+    if !pp.rescale.is_finite() || pp.std.iter().any(|s| !(s.is_finite() && *s != 0.0)) || pp.mean.iter().any(|s| !s.is_finite()) {
         return Err(sec_err(section::META, "invalid preprocessing parameters"));
     }
     Ok(())

@@ -137,8 +137,8 @@ impl KesWriter {
         m[meta::OUTPUT..meta::OUTPUT + 2].copy_from_slice(&self.output.to_le_bytes());
         let p = &self.preprocess;
         m[meta::SRC_LAYOUT] = if p.src_nchw { 0 } else { 1 };
-        m[meta::CHANNEL_ORDER] = p.channel_order;
-        m[meta::RESIZE] = p.resize;
+        m[meta::CHANNEL_ORDER] = p.channel_order as u8;
+        m[meta::RESIZE] = p.resize as u8;
         m[meta::OUTPUT_NCHW] = self.output_nchw as u8;
         w32(&mut m, meta::RESCALE, p.rescale.to_bits());
         for i in 0..4 {

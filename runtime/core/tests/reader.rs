@@ -221,3 +221,21 @@ fn work_per_inference_is_known_before_running() {
     let t = Model::load(buf.bytes()).expect("load");
     assert!(t.work() >= t.macs() && t.work() > 0);
 }
+
+/// The META section's offset, from the section table.
+fn meta_offset(b: &[u8]) -> usize {
+    let rd = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    (0..rd(24)).map(|i| HEADER_LEN + i * format::SECTION_ENTRY_LEN).find(|&e| rd(e) == format::section::META as usize).map(|e| rd(e + 4)).expect("META")
+}
+
+#[test]
+fn unknown_preprocessing_codes_are_named() {
+    let at = meta_offset(INT8);
+    for (field, what) in [(format::meta::CHANNEL_ORDER, "unknown channel order"), (format::meta::RESIZE, "unknown resize policy")] {
+        let mut b = INT8.to_vec();
+        b[at + field] = 3;
+        reseal(&mut b);
+        let e = Model::load(Aligned::new(&b).bytes()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains(what), "code 3 at META+{field}: {e:?}");
+    }
+}

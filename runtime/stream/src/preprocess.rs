@@ -9,7 +9,7 @@
 //! value: exactly `Model::set_input_f32` on `(p * rescale - mean) / std`, with no f32 input
 //! tensor in between.
 
-use kestrel_runtime::{DType, Model};
+use kestrel_runtime::{ChannelOrder, DType, Model, Resize};
 
 use crate::Frame;
 
@@ -110,7 +110,7 @@ pub struct Preprocessor {
     h: usize,
     w: usize,
     c: usize,
-    resize: u8,
+    resize: Resize,
     map: ChannelMap,
     dtype: DType,
     lut_i8: Vec<i8>,
@@ -131,8 +131,8 @@ impl Preprocessor {
         let pp = model.meta().preprocess;
         let map = match (c, pp.channel_order) {
             (1, _) => ChannelMap::Gray,
-            (3, 2) => ChannelMap::GrayToRgb,
-            (3, 1) => ChannelMap::Bgr,
+            (3, ChannelOrder::Gray) => ChannelMap::GrayToRgb,
+            (3, ChannelOrder::Bgr) => ChannelMap::Bgr,
             (3, _) => ChannelMap::Rgb,
             _ => {
                 return Err(format!(
@@ -280,7 +280,7 @@ impl Preprocessor {
     fn geometry(&self, region: Rect) -> (Rect, [usize; 4]) {
         let (w, h) = (self.w as f32, self.h as f32);
         match self.resize {
-            1 => {
+            Resize::CenterCrop => {
                 let target = w / h;
                 let src = if region.w / region.h > target {
                     let cw = region.h * target;
@@ -291,13 +291,13 @@ impl Preprocessor {
                 };
                 (src, [0, 0, self.w, self.h])
             }
-            2 => {
+            Resize::Letterbox => {
                 let s = (w / region.w).min(h / region.h);
                 let fw = ((region.w * s).round() as usize).clamp(1, self.w);
                 let fh = ((region.h * s).round() as usize).clamp(1, self.h);
                 (region, [(self.w - fw) / 2, (self.h - fh) / 2, fw, fh])
             }
-            _ => (region, [0, 0, self.w, self.h]),
+            Resize::Stretch => (region, [0, 0, self.w, self.h]),
         }
     }
 

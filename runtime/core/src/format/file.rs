@@ -142,7 +142,7 @@ impl<'a> File<'a> {
         if meta_bytes.len() != meta::LEN {
             return Err(sec_err(section::META, "wrong length"));
         }
-        let meta = Meta::parse(meta_bytes).ok_or(sec_err(section::META, "unknown precision"))?;
+        let meta = Meta::parse(meta_bytes).map_err(|what| sec_err(section::META, what))?;
         if meta.n_tensors == 0 || meta.n_tensors > MAX_TENSORS {
             return Err(Error::TooLarge { what: "tensor count (1..=1024)" });
         }

@@ -106,27 +106,16 @@ pub struct Preprocess {
     /// Layout of the source model's input: `true` for NCHW (tensor files given to
     /// `kestrel run` use it); the runtime itself always takes NHWC.
     pub src_nchw: bool,
-    /// [`ChannelOrder`] code: 0 = RGB, 1 = BGR, 2 = gray (validated to decode).
-    pub channel_order: u8,
-    /// [`Resize`] code: 0 = stretch, 1 = center crop, 2 = letterbox (validated to decode).
-    pub resize: u8,
+    /// Channel order of the images.
+    pub channel_order: ChannelOrder,
+    /// How an image is fitted to the input size.
+    pub resize: Resize,
     /// Multiplier applied to 0..255 pixel values.
     pub rescale: f32,
     /// Per-channel mean subtracted after rescale.
     pub mean: [f32; 4],
     /// Per-channel std divided after mean.
     pub std: [f32; 4],
-}
-
-impl Preprocess {
-    /// The channel order (`Err(code)` only for a record that was not validated).
-    pub fn order(&self) -> Result<ChannelOrder, u8> {
-        ChannelOrder::try_from(self.channel_order)
-    }
-    /// The resize policy (`Err(code)` only for a record that was not validated).
-    pub fn resize_policy(&self) -> Result<Resize, u8> {
-        Resize::try_from(self.resize)
-    }
 }
 
 /// Model-level metadata.
@@ -151,15 +140,18 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// Decode a META section (`b` is [`meta::LEN`] bytes); `None` for an unknown precision.
-    pub(crate) fn parse(b: &[u8]) -> Option<Meta> {
+    /// Decode a META section (`b` is [`meta::LEN`] bytes); an unknown precision, channel
+    /// order or resize code is an error saying which.
+    pub(crate) fn parse(b: &[u8]) -> Result<Meta, &'static str> {
         let precision = match rd_u32(b, meta::PRECISION) {
             1 => Precision::Int8,
             2 => Precision::F32,
-            _ => return None,
+            _ => return Err("unknown precision"),
         };
+        let channel_order = ChannelOrder::try_from(b[meta::CHANNEL_ORDER]).map_err(|_| "unknown channel order")?;
+        let resize = Resize::try_from(b[meta::RESIZE]).map_err(|_| "unknown resize policy")?;
         let f4 = |o: usize| [rd_f32(b, o), rd_f32(b, o + 4), rd_f32(b, o + 8), rd_f32(b, o + 12)];
-        Some(Meta {
+        Ok(Meta {
             precision,
             n_tensors: rd_u32(b, meta::N_TENSORS) as usize,
             n_ops: rd_u32(b, meta::N_OPS) as usize,
@@ -168,8 +160,8 @@ impl Meta {
             output: rd_u16(b, meta::OUTPUT) as usize,
             preprocess: Preprocess {
                 src_nchw: b[meta::SRC_LAYOUT] == 0,
-                channel_order: b[meta::CHANNEL_ORDER],
-                resize: b[meta::RESIZE],
+                channel_order,
+                resize,
                 rescale: rd_f32(b, meta::RESCALE),
                 mean: f4(meta::MEAN),
                 std: f4(meta::STD),
