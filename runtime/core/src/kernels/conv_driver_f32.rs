@@ -25,7 +25,9 @@ use crate::ops::Activation;
 ///
 /// # Safety
 /// Implementations' methods may only be called where the CPU has their instructions (the
-/// driver is instantiated from a `#[target_feature]` entry of the kernel set).
+/// driver is instantiated from a `#[target_feature]` entry of the kernel set), and with
+/// pointers valid for what each method reads or writes (`load_w`: 16 weights; `bcast`: one
+/// value; `store`: the block's `valid` outputs).
 pub(crate) trait MicroF32 {
     /// Accumulators of one pixel x 16 output channels.
     type Acc: Copy;

@@ -36,7 +36,9 @@ use crate::kernels::{scalar_conv2d_i8, ConvI8, Geom, QOut};
 ///
 /// # Safety
 /// Implementations' methods may only be called where the CPU has their instructions (the
-/// driver is instantiated from a `#[target_feature]` entry of the kernel set).
+/// driver is instantiated from a `#[target_feature]` entry of the kernel set), and with
+/// pointers valid for what each method reads or writes (`load_w`: one unit's row of
+/// `UNIT * 4` bytes; `store`: the unit's `valid` outputs).
 pub(crate) trait MicroI8 {
     /// Accumulators of one pixel x one unit.
     type Acc: Copy;

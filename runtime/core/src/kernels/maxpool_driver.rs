@@ -14,7 +14,8 @@ use crate::kernels::Geom;
 /// One set's max-pool lane operations for element type `T`.
 ///
 /// # Safety
-/// Implementations' methods may only be called where the CPU has their instructions.
+/// Implementations' methods may only be called where the CPU has their instructions, and
+/// with pointers valid for `LANES` elements (`load` reads them, `store` writes them).
 pub(crate) trait MaxLanes {
     /// The element (i8 or f32).
     type T: Copy + PartialOrd;
