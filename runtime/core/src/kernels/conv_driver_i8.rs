@@ -293,9 +293,13 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
                 // SAFETY: `blk < groups * oc_blocks` and `4 * lane0 < 64`: inside the BLOCKED
                 // weights, whose length `conv_shape` checked (`b` is its result, # Safety).
                 t.w[m] = unsafe { a.w.as_ptr().add(blk * b.block_len() + 4 * lane0) };
-                // SAFETY: `blk - gi * oc_blocks < oc_blocks` blocks of `fblock_len` bytes: inside
-                // `merged` (`plan` sized it `oc_blocks * kh * mg * 64`).
-                t.fw[m] = if mg > 0 { unsafe { (merged.as_ptr() as *const i8).add((blk - gi * b.oc_blocks()) * fblock_len + 4 * lane0) } } else { t.w[m] };
+                t.fw[m] = if mg > 0 {
+                    // SAFETY: `blk - gi * oc_blocks < oc_blocks` blocks of `fblock_len` bytes:
+                    // inside `merged` (`plan` sized it `oc_blocks * kh * mg * 64`).
+                    unsafe { (merged.as_ptr() as *const i8).add((blk - gi * b.oc_blocks()) * fblock_len + 4 * lane0) }
+                } else {
+                    t.w[m]
+                };
                 // SAFETY: `K`'s CPU features (caller); rows `r < block_len / 64` of the unit's
                 // block start at `t.w[m] + 64 * r`, inside the weights (above).
                 let ws = unsafe {
@@ -338,8 +342,12 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
 pub(crate) unsafe fn rows_of<K: MicroI8, const MM: usize>(g: &Geom, t: &Tile<K>, r0: usize, r1: usize) {
     let (iy_lo, iy_hi) = interior(g.ih, g.oh, g.kh, g.sh, g.dh, g.pt);
     let (ix_lo, ix_hi) = if t.steps > 0 { interior(g.iw, g.ow, g.kw, g.sw, g.dw, g.pl) } else { (0, 0) };
-    // SAFETY: `t.table` holds `t.steps > 0` offsets (`conv` filled it).
-    let last_step = if t.steps > 0 { unsafe { *t.table.add(t.steps - 1) as usize + 4 } } else { 0 };
+    let last_step = if t.steps > 0 {
+        // SAFETY: `t.table` holds `t.steps > 0` offsets (`conv` filled it).
+        unsafe { *t.table.add(t.steps - 1) as usize + 4 }
+    } else {
+        0
+    };
     let mut border = Border { px: [(0, 0); 6], n: 0 };
     for oy in r0..r1 {
         let inner = oy >= iy_lo && oy < iy_hi && ix_hi > ix_lo;

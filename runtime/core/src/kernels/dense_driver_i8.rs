@@ -79,8 +79,12 @@ unsafe fn run<K: MicroI8, const MM: usize>(a: &DenseI8<'_>, b: &Blocked, n0: usi
     // SAFETY: as above.
     let (mut acc, mut ws) = unsafe { ([K::zero(); MM], [K::zero(); MM]) };
     for j in 0..b.ic_groups() {
-        // SAFETY: `j < full = k / 4`: bytes `4 * j..4 * j + 4` are inside `a.x`.
-        let g4 = if j < full { unsafe { (a.x.as_ptr().add(4 * j) as *const i32).read_unaligned() } } else { i32::from_ne_bytes(last) };
+        let g4 = if j < full {
+            // SAFETY: `j < full = k / 4`: bytes `4 * j..4 * j + 4` are inside `a.x`.
+            unsafe { (a.x.as_ptr().add(4 * j) as *const i32).read_unaligned() }
+        } else {
+            i32::from_ne_bytes(last)
+        };
         // SAFETY: `K`'s CPU features.
         let x = unsafe { K::bcast(g4) };
         for m in 0..MM {
