@@ -205,7 +205,7 @@ pub(crate) unsafe fn rows_of<K: MicroF32, const MM: usize>(g: &Geom, t: &Tile<K>
             ox += n;
         }
     }
-    // SAFETY: as above.
+    // SAFETY: as this function; the pixels left are of the caller's rows.
     unsafe { flush::<K, MM>(g, t, &border[..nb]) };
 }
 
@@ -266,7 +266,7 @@ unsafe fn start<K: MicroF32, const MM: usize, const NN: usize>(t: &Tile<K>) -> [
     // SAFETY: `K`'s CPU features (caller, # Safety).
     let mut row = [unsafe { K::init(&t.req[0]) }; MM];
     for m in 1..MM {
-        // SAFETY: as above.
+        // SAFETY: `K`'s CPU features (caller).
         row[m] = unsafe { K::init(&t.req[m]) };
     }
     [row; NN]

@@ -368,7 +368,7 @@ pub(crate) unsafe fn rows_of<K: MicroI8, const MM: usize>(g: &Geom, t: &Tile<K>,
             let n = tile_len(K::N, b - ox);
             if !fits(ox - a + n) {
                 for p in ox..b {
-                    // SAFETY: as above.
+                    // SAFETY: as this function; (oy, p) is a pixel of the caller's rows.
                     unsafe { border.push::<K, MM>(g, t, oy, p) };
                 }
                 break;

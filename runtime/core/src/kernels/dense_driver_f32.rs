@@ -71,7 +71,7 @@ unsafe fn run<K: MicroF32, const MM: usize>(a: &DenseF32<'_>, b: &Blocked, n0: u
     // SAFETY: `K`'s CPU features (caller).
     let mut acc = [unsafe { K::init(&r[0]) }; MM];
     for m in 1..MM {
-        // SAFETY: as above.
+        // SAFETY: `K`'s CPU features (caller).
         acc[m] = unsafe { K::init(&r[m]) };
     }
     // SAFETY: block `blk` holds outputs below `n0 + y.len()` (# Safety), so it is inside

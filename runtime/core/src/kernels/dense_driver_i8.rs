@@ -76,7 +76,7 @@ unsafe fn run<K: MicroI8, const MM: usize>(a: &DenseI8<'_>, b: &Blocked, n0: usi
     }
     // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
     let ones = unsafe { K::bcast(i32::from_ne_bytes([(1 - K::X_ADD) as i8 as u8; 4])) };
-    // SAFETY: as above.
+    // SAFETY: `K`'s CPU features (caller).
     let (mut acc, mut ws) = unsafe { ([K::zero(); MM], [K::zero(); MM]) };
     for j in 0..b.ic_groups() {
         let g4 = if j < full {
