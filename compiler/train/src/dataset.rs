@@ -314,7 +314,7 @@ fn check_classes(ds: &Dataset) -> Result<()> {
 /// Classes with training images; a training run needs at least two.
 pub fn check_trainable(ds: &Dataset) -> Result<()> {
     let counts = ds.train.class_counts(ds.classes.len());
-    let with: Vec<&String> = ds.classes.iter().zip(&counts).filter(|(_, &n)| n > 0).map(|(c, _)| c).collect();
+    let with: Vec<&String> = ds.classes.iter().zip(&counts).filter(|&(_, &n)| n > 0).map(|(c, _)| c).collect();
     match with.len() {
         0 => bail!("no training images found (classes: {})", ds.classes.join(", ")),
         1 => bail!("only one class has training images ('{}'): a classifier needs at least two", with[0]),

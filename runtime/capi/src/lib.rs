@@ -199,7 +199,7 @@ fn result(r: Result<(), Error>) -> KesStatus {
 /// Load and validate a `.kes` held in memory. `data` (16-byte aligned) is used in place
 /// and must stay valid and unchanged as long as `out` is used. On failure, if `msg` is
 /// not NULL, a one-line reason is written there (at most `msg_len` bytes, NUL included).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_load(
     data: *const u8,
     len: usize,
@@ -239,7 +239,7 @@ pub unsafe extern "C" fn kes_model_load(
 
 /// Bytes of arena `kes_model_run` needs (the arena must also be 16-byte aligned). 0 for
 /// a NULL handle.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_arena_size(m: *const KesModel) -> usize {
     // SAFETY: see `model`.
     unsafe { model(m) }.map_or(0, |m| m.arena_size())
@@ -257,7 +257,7 @@ fn info(t: kestrel_runtime::TensorInfo) -> KesTensorInfo {
 }
 
 /// The input tensor's shape and quantization.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_input(m: *const KesModel, out: *mut KesTensorInfo) -> KesStatus {
     // SAFETY: see `model`; `out` is checked for NULL and caller-owned.
     match (unsafe { model(m) }, unsafe { out.as_mut() }) {
@@ -270,7 +270,7 @@ pub unsafe extern "C" fn kes_model_input(m: *const KesModel, out: *mut KesTensor
 }
 
 /// The output tensor's shape and quantization.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_output(m: *const KesModel, out: *mut KesTensorInfo) -> KesStatus {
     // SAFETY: see `model`; `out` is checked for NULL and caller-owned.
     match (unsafe { model(m) }, unsafe { out.as_mut() }) {
@@ -283,7 +283,7 @@ pub unsafe extern "C" fn kes_model_output(m: *const KesModel, out: *mut KesTenso
 }
 
 /// The preprocessing the model expects of images.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_preprocess(m: *const KesModel, out: *mut KesPreprocess) -> KesStatus {
     // SAFETY: see `model`; `out` is checked for NULL and caller-owned.
     match (unsafe { model(m) }, unsafe { out.as_mut() }) {
@@ -305,7 +305,7 @@ pub unsafe extern "C" fn kes_model_preprocess(m: *const KesModel, out: *mut KesP
 
 /// Write an NHWC float input (`n` values, normalized as the model expects) into the
 /// arena, quantizing it for int8 models.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_set_input_f32(
     m: *const KesModel,
     arena: *mut u8,
@@ -325,7 +325,7 @@ pub unsafe extern "C" fn kes_model_set_input_f32(
 
 /// Where the input tensor lives in the arena, to write it directly (already quantized
 /// int8, or f32): `*ptr` gets its address and `*len` its size in bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_input_buffer(
     m: *const KesModel,
     arena: *mut u8,
@@ -352,7 +352,7 @@ pub unsafe extern "C" fn kes_model_input_buffer(
 }
 
 /// Run the model. The input must be in the arena already.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_run(m: *const KesModel, arena: *mut u8, arena_len: usize) -> KesStatus {
     // SAFETY: see `model` and `arena_mut`.
     let (Some(m), Some(a)) = (unsafe { model(m) }, unsafe { arena_mut(arena, arena_len) }) else { return KES_E_NULL };
@@ -360,7 +360,7 @@ pub unsafe extern "C" fn kes_model_run(m: *const KesModel, arena: *mut u8, arena
 }
 
 /// Read the output as `n` floats (dequantized for int8 models), NHWC order.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_output_f32(
     m: *const KesModel,
     arena: *const u8,
@@ -379,14 +379,14 @@ pub unsafe extern "C" fn kes_model_output_f32(
 }
 
 /// Number of labels stored in the model (0 if it has none).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_label_count(m: *const KesModel) -> usize {
     // SAFETY: see `model`.
     unsafe { model(m) }.map_or(0, |m| m.labels().count())
 }
 
 /// Label `i` as a pointer into the model bytes and a length (not NUL-terminated).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kes_model_label(m: *const KesModel, i: usize, ptr: *mut *const c_char, len: *mut usize) -> KesStatus {
     // SAFETY: see `model`.
     let Some(m) = (unsafe { model(m) }) else { return KES_E_NULL };
@@ -407,7 +407,7 @@ pub unsafe extern "C" fn kes_model_label(m: *const KesModel, i: usize, ptr: *mut
 }
 
 /// A static, NUL-terminated description of a status code.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn kes_status_message(status: KesStatus) -> *const c_char {
     let s: &'static [u8] = match status {
         KES_OK => b"ok\0",
@@ -431,7 +431,7 @@ pub extern "C" fn kes_status_message(status: KesStatus) -> *const c_char {
 }
 
 /// The library version, NUL-terminated.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn kes_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }

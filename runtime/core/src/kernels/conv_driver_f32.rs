@@ -25,7 +25,9 @@ use crate::ops::Activation;
 ///
 /// # Safety
 /// Implementations' methods may only be called where the CPU has their instructions (the
-/// driver is instantiated from a `#[target_feature]` entry of the kernel set).
+/// driver is instantiated from a `#[target_feature]` entry of the kernel set), and with
+/// pointers valid for what each method reads or writes (`load_w`: 16 weights; `bcast`: one
+/// value; `store`: the block's `valid` outputs).
 pub(crate) trait MicroF32 {
     /// Accumulators of one pixel x 16 output channels.
     type Acc: Copy;
@@ -120,7 +122,8 @@ pub(crate) unsafe fn conv<K: MicroF32>(a: &ConvF32<'_>, b: &Blocked, oy0: usize,
     pad.fill(0); // all-zero bytes are 0.0f32
     let rows = y.len() / (g.ow * g.oc);
     let ob_n = b.oc_blocks();
-    let zero_req = K::req(&[0.0; OC_BLOCK], 0, a.act);
+    // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
+    let zero_req = unsafe { K::req(&[0.0; OC_BLOCK], 0, a.act) };
     let mut t = Tile::<K> {
         x: a.x.as_ptr(),
         pad: pad.as_ptr() as *const f32,
@@ -138,18 +141,25 @@ pub(crate) unsafe fn conv<K: MicroF32>(a: &ConvF32<'_>, b: &Blocked, oy0: usize,
         let mut ob = 0;
         while ob < ob_n {
             let mm = (ob_n - ob).min(K::M).min(MAX_M);
-            t.w = a.w.as_ptr().add((gi * ob_n + ob) * t.block_len);
+            // SAFETY: block `gi * ob_n + ob` of the BLOCKED weights, whose length `conv_shape`
+            // checked (`b` is its result, # Safety).
+            t.w = unsafe { a.w.as_ptr().add((gi * ob_n + ob) * t.block_len) };
             t.ic_off = gi * b.icg;
             t.oc_off = gi * b.ocg + ob * OC_BLOCK;
             for m in 0..mm {
                 let (c0, valid) = (t.oc_off + m * OC_BLOCK, (b.ocg - (ob + m) * OC_BLOCK).min(OC_BLOCK));
-                t.req[m] = K::req(&lanes(a.bias, c0, valid), valid, a.act);
+                // SAFETY: `K`'s CPU features (caller).
+                t.req[m] = unsafe { K::req(&lanes(a.bias, c0, valid), valid, a.act) };
             }
-            match mm {
-                4 => K::rows::<4>(g, &t, oy0, oy0 + rows),
-                3 => K::rows::<3>(g, &t, oy0, oy0 + rows),
-                2 => K::rows::<2>(g, &t, oy0, oy0 + rows),
-                _ => K::rows::<1>(g, &t, oy0, oy0 + rows),
+            // SAFETY: this function's # Safety is `rows`'s; `t` is filled for `mm` blocks and
+            // the rows `oy0..oy0 + rows` are the ones `y` holds.
+            unsafe {
+                match mm {
+                    4 => K::rows::<4>(g, &t, oy0, oy0 + rows),
+                    3 => K::rows::<3>(g, &t, oy0, oy0 + rows),
+                    2 => K::rows::<2>(g, &t, oy0, oy0 + rows),
+                    _ => K::rows::<1>(g, &t, oy0, oy0 + rows),
+                }
             }
             ob += mm;
         }
@@ -174,23 +184,29 @@ pub(crate) unsafe fn rows_of<K: MicroF32, const MM: usize>(g: &Geom, t: &Tile<K>
             border[nb] = (oy, ox);
             nb += 1;
             if nb == K::N {
-                flush::<K, MM>(g, t, &border[..nb]);
+                // SAFETY: as this function (# Safety); the pixels are of the caller's rows.
+                unsafe { flush::<K, MM>(g, t, &border[..nb]) };
                 nb = 0;
             }
         }
         let mut ox = a;
         while ox < b {
             let n = tile_len(K::N, b - ox);
-            match n {
-                6 => fast::<K, MM, 6>(g, t, oy, ox),
-                4 => fast::<K, MM, 4>(g, t, oy, ox),
-                2 => fast::<K, MM, 2>(g, t, oy, ox),
-                _ => fast::<K, MM, 1>(g, t, oy, ox),
+            // SAFETY: as this function; pixels ox..ox + n < b are interior (every tap inside
+            // the input), `fast`'s condition.
+            unsafe {
+                match n {
+                    6 => fast::<K, MM, 6>(g, t, oy, ox),
+                    4 => fast::<K, MM, 4>(g, t, oy, ox),
+                    2 => fast::<K, MM, 2>(g, t, oy, ox),
+                    _ => fast::<K, MM, 1>(g, t, oy, ox),
+                }
             }
             ox += n;
         }
     }
-    flush::<K, MM>(g, t, &border[..nb]);
+    // SAFETY: as this function; the pixels left are of the caller's rows.
+    unsafe { flush::<K, MM>(g, t, &border[..nb]) };
 }
 
 /// General tiles for the border pixels `px`.
@@ -203,12 +219,15 @@ unsafe fn flush<K: MicroF32, const MM: usize>(g: &Geom, t: &Tile<K>, px: &[(usiz
     while i < px.len() {
         let n = tile_len(K::N, px.len() - i);
         let p = px[i..].as_ptr();
-        // SAFETY: `px` holds `n` pixels from `i` on (`tile_len` never exceeds what's left).
-        match n {
-            6 => general::<K, MM, 6>(g, t, &*(p as *const [(usize, usize); 6])),
-            4 => general::<K, MM, 4>(g, t, &*(p as *const [(usize, usize); 4])),
-            2 => general::<K, MM, 2>(g, t, &*(p as *const [(usize, usize); 2])),
-            _ => general::<K, MM, 1>(g, t, &*(p as *const [(usize, usize); 1])),
+        // SAFETY: `px` holds `n` pixels from `i` on (`tile_len` never exceeds what's left);
+        // `general`'s conditions are this function's (# Safety), the pixels the caller's.
+        unsafe {
+            match n {
+                6 => general::<K, MM, 6>(g, t, &*(p as *const [(usize, usize); 6])),
+                4 => general::<K, MM, 4>(g, t, &*(p as *const [(usize, usize); 4])),
+                2 => general::<K, MM, 2>(g, t, &*(p as *const [(usize, usize); 2])),
+                _ => general::<K, MM, 1>(g, t, &*(p as *const [(usize, usize); 1])),
+            }
         }
         i += n;
     }
@@ -221,14 +240,18 @@ unsafe fn flush<K: MicroF32, const MM: usize>(g: &Geom, t: &Tile<K>, px: &[(usiz
 #[inline(always)]
 unsafe fn run<K: MicroF32, const MM: usize, const NN: usize>(t: &Tile<K>, src: &[*const f32; NN], wt: *const f32, n: usize, acc: &mut [[K::Acc; MM]; NN]) {
     for j in 0..n {
-        let mut wv = [K::load_w(wt.add(j * OC_BLOCK)); MM];
+        // SAFETY: `K`'s CPU features (caller); `j < n`, so the row is readable (# Safety).
+        let mut wv = [unsafe { K::load_w(wt.add(j * OC_BLOCK)) }; MM];
         for m in 1..MM {
-            wv[m] = K::load_w(wt.add(m * t.block_len + j * OC_BLOCK));
+            // SAFETY: as above, block `m < MM`.
+            wv[m] = unsafe { K::load_w(wt.add(m * t.block_len + j * OC_BLOCK)) };
         }
         for p in 0..NN {
-            let xb = K::bcast(src[p].add(j));
+            // SAFETY: `K`'s CPU features; `src[p] + j` is readable for `j < n` (# Safety).
+            let xb = unsafe { K::bcast(src[p].add(j)) };
             for m in 0..MM {
-                K::step(&mut acc[p][m], &wv[m], xb);
+                // SAFETY: `K`'s CPU features (caller).
+                unsafe { K::step(&mut acc[p][m], &wv[m], xb) };
             }
         }
     }
@@ -240,9 +263,11 @@ unsafe fn run<K: MicroF32, const MM: usize, const NN: usize>(t: &Tile<K>, src: &
 /// As [`conv`].
 #[inline(always)]
 unsafe fn start<K: MicroF32, const MM: usize, const NN: usize>(t: &Tile<K>) -> [[K::Acc; MM]; NN] {
-    let mut row = [K::init(&t.req[0]); MM];
+    // SAFETY: `K`'s CPU features (caller, # Safety).
+    let mut row = [unsafe { K::init(&t.req[0]) }; MM];
     for m in 1..MM {
-        row[m] = K::init(&t.req[m]);
+        // SAFETY: `K`'s CPU features (caller).
+        row[m] = unsafe { K::init(&t.req[m]) };
     }
     [row; NN]
 }
@@ -254,7 +279,9 @@ unsafe fn start<K: MicroF32, const MM: usize, const NN: usize>(t: &Tile<K>) -> [
 #[inline(always)]
 unsafe fn store<K: MicroF32, const MM: usize>(t: &Tile<K>, acc: &[K::Acc; MM], yp: *mut f32) {
     for m in 0..MM {
-        K::store(acc[m], &t.req[m], yp.add(m * OC_BLOCK));
+        // SAFETY: `K`'s CPU features (caller); `yp` is the pixel's output at the run's first
+        // channel (# Safety) and block `m < MM` of the run starts `16 * m` after it.
+        unsafe { K::store(acc[m], &t.req[m], yp.add(m * OC_BLOCK)) };
     }
 }
 
@@ -264,21 +291,29 @@ unsafe fn store<K: MicroF32, const MM: usize>(t: &Tile<K>, acc: &[K::Acc; MM], y
 /// As [`conv`], plus that condition.
 #[inline(always)]
 unsafe fn fast<K: MicroF32, const MM: usize, const NN: usize>(g: &Geom, t: &Tile<K>, oy: usize, ox: usize) {
-    let mut acc = start::<K, MM, NN>(t);
+    // SAFETY: as this function (# Safety).
+    let mut acc = unsafe { start::<K, MM, NN>(t) };
     let first = ((oy * g.sh - g.pt) * g.iw + (ox * g.sw - g.pl)) * g.ic + t.ic_off;
     for ky in 0..g.kh {
         for kx in 0..g.kw {
             let o = first + (ky * g.dh * g.iw + kx * g.dw) * g.ic;
             let mut src = [t.x; NN];
             for (p, s) in src.iter_mut().enumerate() {
-                *s = t.x.add(o + p * g.sw * g.ic);
+                // SAFETY: tap (ky, kx) of an interior pixel is inside the input (# Safety).
+                *s = unsafe { t.x.add(o + p * g.sw * g.ic) };
             }
-            run::<K, MM, NN>(t, &src, t.w.add((ky * g.kw + kx) * t.tap_len), t.icg, &mut acc);
+            // SAFETY: as this function; each `src[p]` starts the tap's `icg` channels of the
+            // conv group inside the input, and tap (ky, kx) of the run's `MM` blocks is inside
+            // the weights (`conv_shape`).
+            unsafe { run::<K, MM, NN>(t, &src, t.w.add((ky * g.kw + kx) * t.tap_len), t.icg, &mut acc) };
         }
     }
-    let y0 = t.y.add(((oy - t.oy0) * g.ow + ox) * g.oc + t.oc_off);
+    // SAFETY: pixel (oy, ox) is in the caller's rows of `y`, at the run's first channel.
+    let y0 = unsafe { t.y.add(((oy - t.oy0) * g.ow + ox) * g.oc + t.oc_off) };
     for p in 0..NN {
-        store::<K, MM>(t, &acc[p], y0.add(p * g.oc));
+        // SAFETY: as this function; pixel `p < NN` of the tile is `p * oc` after `y0`, in
+        // the same row.
+        unsafe { store::<K, MM>(t, &acc[p], y0.add(p * g.oc)) };
     }
 }
 
@@ -288,26 +323,34 @@ unsafe fn fast<K: MicroF32, const MM: usize, const NN: usize>(g: &Geom, t: &Tile
 /// As [`conv`]; every pixel is within the caller's rows.
 #[inline(always)]
 unsafe fn general<K: MicroF32, const MM: usize, const NN: usize>(g: &Geom, t: &Tile<K>, px: &[(usize, usize); NN]) {
-    let mut acc = start::<K, MM, NN>(t);
+    // SAFETY: as this function (# Safety).
+    let mut acc = unsafe { start::<K, MM, NN>(t) };
     for ky in 0..g.kh {
         for kx in 0..g.kw {
             let off = tap_offsets(g, px, ky, kx, t.ic_off);
-            let wt = t.w.add((ky * g.kw + kx) * t.tap_len);
+            // SAFETY: tap (ky, kx) of the run's first block is inside the weights.
+            let wt = unsafe { t.w.add((ky * g.kw + kx) * t.tap_len) };
             let mut c = 0;
             while c < t.icg {
                 let cn = (t.icg - c).min(CHUNK);
                 let mut src = [t.pad; NN];
                 for p in 0..NN {
                     if off[p] != usize::MAX {
-                        src[p] = t.x.add(off[p] + c);
+                        // SAFETY: `off[p]` is an unpadded tap's first channel in the input and
+                        // `c < icg` channels of the conv group follow it there.
+                        src[p] = unsafe { t.x.add(off[p] + c) };
                     }
                 }
-                run::<K, MM, NN>(t, &src, wt.add(c * OC_BLOCK), cn, &mut acc);
+                // SAFETY: as this function; each `src[p]` has `cn` readable values (input, or
+                // the `CHUNK` zeros of `pad`), and the weights of channels `c..c + cn` of the
+                // tap are inside the run's blocks.
+                unsafe { run::<K, MM, NN>(t, &src, wt.add(c * OC_BLOCK), cn, &mut acc) };
                 c += cn;
             }
         }
     }
     for (p, &(oy, ox)) in px.iter().enumerate() {
-        store::<K, MM>(t, &acc[p], t.y.add(((oy - t.oy0) * g.ow + ox) * g.oc + t.oc_off));
+        // SAFETY: as this function; the pixel is within the caller's rows of `y` (# Safety).
+        unsafe { store::<K, MM>(t, &acc[p], t.y.add(((oy - t.oy0) * g.ow + ox) * g.oc + t.oc_off)) };
     }
 }

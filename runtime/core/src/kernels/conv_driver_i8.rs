@@ -36,7 +36,9 @@ use crate::kernels::{scalar_conv2d_i8, ConvI8, Geom, QOut};
 ///
 /// # Safety
 /// Implementations' methods may only be called where the CPU has their instructions (the
-/// driver is instantiated from a `#[target_feature]` entry of the kernel set).
+/// driver is instantiated from a `#[target_feature]` entry of the kernel set), and with
+/// pointers valid for what each method reads or writes (`load_w`: one unit's row of
+/// `UNIT * 4` bytes; `store`: the unit's `valid` outputs).
 pub(crate) trait MicroI8 {
     /// Accumulators of one pixel x one unit.
     type Acc: Copy;
@@ -254,7 +256,8 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
         table[k] = off as u32;
     }
     let fblock_len = if mg > 0 { g.kh * mg * 64 } else { b.block_len() };
-    let zero_req = K::req(&[0; OC_BLOCK], &[0.0; OC_BLOCK], 0, a.q);
+    // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
+    let zero_req = unsafe { K::req(&[0; OC_BLOCK], &[0.0; OC_BLOCK], 0, a.q) };
     let mut t = Tile::<K> {
         x: a.x.as_ptr(),
         x_len: a.x.len(),
@@ -277,7 +280,8 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
     let units = b.ocg.div_ceil(K::UNIT);
     let corr = K::X_ADD.wrapping_add(a.zx);
     // Input bytes the step turns into 1s: the weight sums are steps against them.
-    let ones = K::bcast(i32::from_ne_bytes([(1 - K::X_ADD) as i8 as u8; 4]));
+    // SAFETY: `K`'s CPU features, as above.
+    let ones = unsafe { K::bcast(i32::from_ne_bytes([(1 - K::X_ADD) as i8 as u8; 4])) };
     for gi in 0..g.groups {
         let mut u = 0;
         while u < units {
@@ -286,26 +290,43 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
             t.oc_off = gi * b.ocg + u * K::UNIT;
             for m in 0..mm {
                 let (blk, lane0) = (gi * b.oc_blocks() + (u + m) / per_block, ((u + m) % per_block) * K::UNIT);
-                t.w[m] = a.w.as_ptr().add(blk * b.block_len() + 4 * lane0);
-                t.fw[m] = if mg > 0 { (merged.as_ptr() as *const i8).add((blk - gi * b.oc_blocks()) * fblock_len + 4 * lane0) } else { t.w[m] };
-                let mut ws = K::zero();
-                for r in 0..b.block_len() / 64 {
-                    K::step(&mut ws, &K::load_w(t.w[m].add(r * 64)), ones);
-                }
-                let ws = K::sums(ws);
+                // SAFETY: `blk < groups * oc_blocks` and `4 * lane0 < 64`: inside the BLOCKED
+                // weights, whose length `conv_shape` checked (`b` is its result, # Safety).
+                t.w[m] = unsafe { a.w.as_ptr().add(blk * b.block_len() + 4 * lane0) };
+                t.fw[m] = if mg > 0 {
+                    // SAFETY: `blk - gi * oc_blocks < oc_blocks` blocks of `fblock_len` bytes:
+                    // inside `merged` (`plan` sized it `oc_blocks * kh * mg * 64`).
+                    unsafe { (merged.as_ptr() as *const i8).add((blk - gi * b.oc_blocks()) * fblock_len + 4 * lane0) }
+                } else {
+                    t.w[m]
+                };
+                // SAFETY: `K`'s CPU features (caller); rows `r < block_len / 64` of the unit's
+                // block start at `t.w[m] + 64 * r`, inside the weights (above).
+                let ws = unsafe {
+                    let mut ws = K::zero();
+                    for r in 0..b.block_len() / 64 {
+                        K::step(&mut ws, &K::load_w(t.w[m].add(r * 64)), ones);
+                    }
+                    K::sums(ws)
+                };
                 let (c0, valid) = (t.oc_off + m * K::UNIT, (b.ocg - (u + m) * K::UNIT).min(K::UNIT));
                 let bias = lanes(a.bias, c0, valid);
                 let mut init = [0i32; OC_BLOCK];
                 for l in 0..K::UNIT {
                     init[l] = bias[l].wrapping_sub(corr.wrapping_mul(ws[l]));
                 }
-                t.req[m] = K::req(&init, &lanes(a.mult, c0, valid), valid, a.q);
+                // SAFETY: `K`'s CPU features (caller).
+                t.req[m] = unsafe { K::req(&init, &lanes(a.mult, c0, valid), valid, a.q) };
             }
-            match mm {
-                4 => K::rows::<4>(g, &t, oy0, oy0 + rows),
-                3 => K::rows::<3>(g, &t, oy0, oy0 + rows),
-                2 => K::rows::<2>(g, &t, oy0, oy0 + rows),
-                _ => K::rows::<1>(g, &t, oy0, oy0 + rows),
+            // SAFETY: this function's # Safety is `rows`'s; `t` is filled for `mm` units and
+            // the rows `oy0..oy0 + rows` are the ones `y` holds.
+            unsafe {
+                match mm {
+                    4 => K::rows::<4>(g, &t, oy0, oy0 + rows),
+                    3 => K::rows::<3>(g, &t, oy0, oy0 + rows),
+                    2 => K::rows::<2>(g, &t, oy0, oy0 + rows),
+                    _ => K::rows::<1>(g, &t, oy0, oy0 + rows),
+                }
             }
             u += mm;
         }
@@ -321,13 +342,19 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
 pub(crate) unsafe fn rows_of<K: MicroI8, const MM: usize>(g: &Geom, t: &Tile<K>, r0: usize, r1: usize) {
     let (iy_lo, iy_hi) = interior(g.ih, g.oh, g.kh, g.sh, g.dh, g.pt);
     let (ix_lo, ix_hi) = if t.steps > 0 { interior(g.iw, g.ow, g.kw, g.sw, g.dw, g.pl) } else { (0, 0) };
-    let last_step = if t.steps > 0 { *t.table.add(t.steps - 1) as usize + 4 } else { 0 };
+    let last_step = if t.steps > 0 {
+        // SAFETY: `t.table` holds `t.steps > 0` offsets (`conv` filled it).
+        unsafe { *t.table.add(t.steps - 1) as usize + 4 }
+    } else {
+        0
+    };
     let mut border = Border { px: [(0, 0); 6], n: 0 };
     for oy in r0..r1 {
         let inner = oy >= iy_lo && oy < iy_hi && ix_hi > ix_lo;
         let (a, b) = if inner { (ix_lo, ix_hi) } else { (g.ow, g.ow) };
         for ox in (0..a).chain(b..g.ow) {
-            border.push::<K, MM>(g, t, oy, ox);
+            // SAFETY: as this function (# Safety); (oy, ox) is a pixel of the caller's rows.
+            unsafe { border.push::<K, MM>(g, t, oy, ox) };
         }
         if a >= b {
             continue;
@@ -341,20 +368,26 @@ pub(crate) unsafe fn rows_of<K: MicroI8, const MM: usize>(g: &Geom, t: &Tile<K>,
             let n = tile_len(K::N, b - ox);
             if !fits(ox - a + n) {
                 for p in ox..b {
-                    border.push::<K, MM>(g, t, oy, p);
+                    // SAFETY: as this function; (oy, p) is a pixel of the caller's rows.
+                    unsafe { border.push::<K, MM>(g, t, oy, p) };
                 }
                 break;
             }
-            match n {
-                6 => fast::<K, MM, 6>(g, t, oy, ox),
-                4 => fast::<K, MM, 4>(g, t, oy, ox),
-                2 => fast::<K, MM, 2>(g, t, oy, ox),
-                _ => fast::<K, MM, 1>(g, t, oy, ox),
+            // SAFETY: as this function; pixels ox..ox + n are interior (all taps inside the
+            // input) and `fits` checked the tile's last read is inside it: `fast`'s conditions.
+            unsafe {
+                match n {
+                    6 => fast::<K, MM, 6>(g, t, oy, ox),
+                    4 => fast::<K, MM, 4>(g, t, oy, ox),
+                    2 => fast::<K, MM, 2>(g, t, oy, ox),
+                    _ => fast::<K, MM, 1>(g, t, oy, ox),
+                }
             }
             ox += n;
         }
     }
-    border.flush::<K, MM>(g, t);
+    // SAFETY: as this function; the pixels waiting are of the caller's rows.
+    unsafe { border.flush::<K, MM>(g, t) };
 }
 
 /// Border pixels waiting for a tile.
@@ -371,7 +404,8 @@ impl Border {
         self.px[self.n] = (oy, ox);
         self.n += 1;
         if self.n == K::N {
-            self.flush::<K, MM>(g, t);
+            // SAFETY: as this function (# Safety).
+            unsafe { self.flush::<K, MM>(g, t) };
         }
     }
 
@@ -383,12 +417,15 @@ impl Border {
         while i < self.n {
             let n = tile_len(K::N, self.n - i);
             let px = self.px[i..].as_ptr();
-            // SAFETY: `i + n <= self.n <= 6` pixels are stored from `i` on.
-            match n {
-                6 => general::<K, MM, 6>(g, t, &*(px as *const [(usize, usize); 6])),
-                4 => general::<K, MM, 4>(g, t, &*(px as *const [(usize, usize); 4])),
-                2 => general::<K, MM, 2>(g, t, &*(px as *const [(usize, usize); 2])),
-                _ => general::<K, MM, 1>(g, t, &*(px as *const [(usize, usize); 1])),
+            // SAFETY: `i + n <= self.n <= 6` pixels are stored from `i` on; `general`'s
+            // conditions are this function's (# Safety) and the pixels are the caller's.
+            unsafe {
+                match n {
+                    6 => general::<K, MM, 6>(g, t, &*(px as *const [(usize, usize); 6])),
+                    4 => general::<K, MM, 4>(g, t, &*(px as *const [(usize, usize); 4])),
+                    2 => general::<K, MM, 2>(g, t, &*(px as *const [(usize, usize); 2])),
+                    _ => general::<K, MM, 1>(g, t, &*(px as *const [(usize, usize); 1])),
+                }
             }
             i += n;
         }
@@ -404,7 +441,9 @@ impl Border {
 unsafe fn store<K: MicroI8, const MM: usize, const NN: usize>(t: &Tile<K>, acc: &[[K::Acc; MM]; NN], yp: impl Fn(usize) -> *mut i8) {
     for p in 0..NN {
         for m in 0..MM {
-            K::store(acc[p][m], &t.req[m], yp(p).add(m * K::UNIT));
+            // SAFETY: `K`'s CPU features (caller); `yp(p)` is the pixel's output at the run's
+            // first channel (# Safety) and unit `m < MM` of the run starts `m * UNIT` after it.
+            unsafe { K::store(acc[p][m], &t.req[m], yp(p).add(m * K::UNIT)) };
         }
     }
 }
@@ -415,14 +454,20 @@ unsafe fn store<K: MicroI8, const MM: usize, const NN: usize>(t: &Tile<K>, acc: 
 /// As [`conv`]; the reads are inside the input (or its pad and tail buffers) and weights.
 #[inline(always)]
 unsafe fn step<K: MicroI8, const MM: usize, const NN: usize>(w: &[*const i8; MAX_M], o_w: usize, src: &[*const i8; NN], o: usize, acc: &mut [[K::Acc; MM]; NN]) {
-    let mut wv = [K::load_w(w[0].add(o_w)); MM];
+    // SAFETY: `K`'s CPU features (caller); the row at `w[m] + o_w` is inside the weights
+    // (# Safety).
+    let mut wv = [unsafe { K::load_w(w[0].add(o_w)) }; MM];
     for m in 1..MM {
-        wv[m] = K::load_w(w[m].add(o_w));
+        // SAFETY: as for `w[0]`.
+        wv[m] = unsafe { K::load_w(w[m].add(o_w)) };
     }
     for p in 0..NN {
-        let x = K::bcast((src[p].add(o) as *const i32).read_unaligned());
+        // SAFETY: `K`'s CPU features; the 4 bytes at `src[p] + o` are inside the input or its
+        // pad or tail buffer (# Safety); `read_unaligned` needs no alignment.
+        let x = unsafe { K::bcast((src[p].add(o) as *const i32).read_unaligned()) };
         for m in 0..MM {
-            K::step(&mut acc[p][m], &wv[m], x);
+            // SAFETY: `K`'s CPU features (caller).
+            unsafe { K::step(&mut acc[p][m], &wv[m], x) };
         }
     }
 }
@@ -436,32 +481,45 @@ unsafe fn step<K: MicroI8, const MM: usize, const NN: usize>(w: &[*const i8; MAX
 /// As [`conv`], plus those conditions.
 #[inline(always)]
 unsafe fn fast<K: MicroI8, const MM: usize, const NN: usize>(g: &Geom, t: &Tile<K>, oy: usize, ox: usize) {
-    let mut acc = [[K::zero(); MM]; NN];
+    // SAFETY: `K`'s CPU features (caller).
+    let mut acc = [[unsafe { K::zero() }; MM]; NN];
     let first = ((oy * g.sh - g.pt) * g.iw + (ox * g.sw - g.pl)) * g.ic + t.ic_off;
     let mut src = [t.x; NN];
     for (p, s) in src.iter_mut().enumerate() {
-        *s = t.x.add(first + p * g.sw * g.ic);
+        // SAFETY: the pixel's first tap is inside the input (interior pixel, # Safety).
+        *s = unsafe { t.x.add(first + p * g.sw * g.ic) };
     }
     let mut k = 0;
     if MM * NN <= K::DUAL {
-        let mut odd = [[K::zero(); MM]; NN];
+        // SAFETY: `K`'s CPU features (caller).
+        let mut odd = [[unsafe { K::zero() }; MM]; NN];
         while k + 2 <= t.steps {
-            step::<K, MM, NN>(&t.fw, k * 64, &src, *t.table.add(k) as usize, &mut acc);
-            step::<K, MM, NN>(&t.fw, (k + 1) * 64, &src, *t.table.add(k + 1) as usize, &mut odd);
+            // SAFETY: `k + 1 < t.steps` entries of the table; a step's reads, `src[p]` plus its
+            // offset, end inside the input (the caller checked the tile's last read); the
+            // interior weights hold `t.steps` rows per unit.
+            unsafe {
+                step::<K, MM, NN>(&t.fw, k * 64, &src, *t.table.add(k) as usize, &mut acc);
+                step::<K, MM, NN>(&t.fw, (k + 1) * 64, &src, *t.table.add(k + 1) as usize, &mut odd);
+            }
             k += 2;
         }
         for p in 0..NN {
             for m in 0..MM {
-                acc[p][m] = K::add(acc[p][m], odd[p][m]);
+                // SAFETY: `K`'s CPU features (caller).
+                acc[p][m] = unsafe { K::add(acc[p][m], odd[p][m]) };
             }
         }
     }
     while k < t.steps {
-        step::<K, MM, NN>(&t.fw, k * 64, &src, *t.table.add(k) as usize, &mut acc);
+        // SAFETY: as in the loop above, for `k < t.steps`.
+        unsafe { step::<K, MM, NN>(&t.fw, k * 64, &src, *t.table.add(k) as usize, &mut acc) };
         k += 1;
     }
-    let y0 = t.y.add(((oy - t.oy0) * g.ow + ox) * g.oc + t.oc_off);
-    store::<K, MM, NN>(t, &acc, |p| y0.add(p * g.oc));
+    // SAFETY: pixel (oy, ox) is in the caller's rows of `y`, at the run's first channel.
+    let y0 = unsafe { t.y.add(((oy - t.oy0) * g.ow + ox) * g.oc + t.oc_off) };
+    // SAFETY: as this function; pixel `p < NN` of the tile is `p * oc` bytes after `y0`, in
+    // the same row (the tile fits the row).
+    unsafe { store::<K, MM, NN>(t, &acc, |p| y0.add(p * g.oc)) };
 }
 
 /// General tile: any `NN` output pixels, tap by tap; padded taps read the zero-point buffer.
@@ -470,7 +528,8 @@ unsafe fn fast<K: MicroI8, const MM: usize, const NN: usize>(g: &Geom, t: &Tile<
 /// As [`conv`]; every pixel is within the caller's rows.
 #[inline(always)]
 unsafe fn general<K: MicroI8, const MM: usize, const NN: usize>(g: &Geom, t: &Tile<K>, px: &[(usize, usize); NN]) {
-    let mut acc = [[K::zero(); MM]; NN];
+    // SAFETY: `K`'s CPU features (caller).
+    let mut acc = [[unsafe { K::zero() }; MM]; NN];
     for ky in 0..g.kh {
         for kx in 0..g.kw {
             let off = tap_offsets(g, px, ky, kx, t.ic_off);
@@ -485,22 +544,30 @@ unsafe fn general<K: MicroI8, const MM: usize, const NN: usize>(g: &Geom, t: &Ti
                     }
                     let s = off[p] + 4 * c;
                     if s + 4 * cn <= t.x_len {
-                        src[p] = t.x.add(s);
+                        // SAFETY: `s + 4 * cn <= x_len`: the reads are inside the input.
+                        src[p] = unsafe { t.x.add(s) };
                     } else {
                         // The reads end past the input: they start within its last
                         // 4 * CHUNK bytes (4 * cn <= 4 * CHUNK), which `tail` mirrors, and
                         // end within the zeros after them. Bytes that aren't this pixel's
                         // channels meet the zero weights padding its last group.
-                        src[p] = t.tail.add(s - t.tail_base);
+                        // SAFETY: `tail_base <= s` (above) and the reads end within the
+                        // `8 * CHUNK` bytes of `tail`.
+                        src[p] = unsafe { t.tail.add(s - t.tail_base) };
                     }
                 }
                 for j in 0..cn {
-                    step::<K, MM, NN>(&t.w, wt + (c + j) * 64, &src, 4 * j, &mut acc);
+                    // SAFETY: as this function; group `c + j < ng` of tap (ky, kx) is a row of
+                    // the BLOCKED weights, and each `src[p] + 4 * j` is inside the input, the
+                    // pad buffer (`4 * CHUNK` bytes) or the tail buffer (above).
+                    unsafe { step::<K, MM, NN>(&t.w, wt + (c + j) * 64, &src, 4 * j, &mut acc) };
                 }
                 c += cn;
             }
         }
     }
     let y = t.y;
-    store::<K, MM, NN>(t, &acc, |p| y.add(((px[p].0 - t.oy0) * g.ow + px[p].1) * g.oc + t.oc_off));
+    // SAFETY: as this function; every pixel is within the caller's rows of `y` (# Safety), so
+    // its output at the run's first channel is too.
+    unsafe { store::<K, MM, NN>(t, &acc, |p| y.add(((px[p].0 - t.oy0) * g.ow + px[p].1) * g.oc + t.oc_off)) };
 }

@@ -37,11 +37,15 @@ pub(crate) unsafe fn dense<K: MicroF32>(a: &DenseF32<'_>, b: &Blocked, n0: usize
     let mut blk = n0 / OC_BLOCK;
     while blk * OC_BLOCK < n_end {
         let mm = (n_end - blk * OC_BLOCK).div_ceil(OC_BLOCK).min(K::DENSE_M);
-        match mm {
-            4 => run::<K, 4>(a, b, n0, y, blk),
-            3 => run::<K, 3>(a, b, n0, y, blk),
-            2 => run::<K, 2>(a, b, n0, y, blk),
-            _ => run::<K, 1>(a, b, n0, y, blk),
+        // SAFETY: as this function (# Safety); `mm` blocks from `blk` hold outputs below
+        // `n_end`.
+        unsafe {
+            match mm {
+                4 => run::<K, 4>(a, b, n0, y, blk),
+                3 => run::<K, 3>(a, b, n0, y, blk),
+                2 => run::<K, 2>(a, b, n0, y, blk),
+                _ => run::<K, 1>(a, b, n0, y, blk),
+            }
         }
         blk += mm;
     }
@@ -57,24 +61,34 @@ unsafe fn run<K: MicroF32, const MM: usize>(a: &DenseF32<'_>, b: &Blocked, n0: u
     let req = |m: usize| {
         let c0 = (blk + m) * OC_BLOCK;
         let valid = (n_end - c0).min(OC_BLOCK);
-        K::req(&lanes(a.bias, c0, valid), valid, a.act)
+        // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
+        unsafe { K::req(&lanes(a.bias, c0, valid), valid, a.act) }
     };
     let mut r = [req(0); MM];
     for m in 1..MM {
         r[m] = req(m);
     }
-    let mut acc = [K::init(&r[0]); MM];
+    // SAFETY: `K`'s CPU features (caller).
+    let mut acc = [unsafe { K::init(&r[0]) }; MM];
     for m in 1..MM {
-        acc[m] = K::init(&r[m]);
+        // SAFETY: `K`'s CPU features (caller).
+        acc[m] = unsafe { K::init(&r[m]) };
     }
-    let w0 = a.w.as_ptr().add(blk * b.block_len());
+    // SAFETY: block `blk` holds outputs below `n0 + y.len()` (# Safety), so it is inside
+    // the BLOCKED weights `dense_shape` checked.
+    let w0 = unsafe { a.w.as_ptr().add(blk * b.block_len()) };
     for j in 0..a.x.len() {
-        let x = K::bcast(a.x.as_ptr().add(j));
+        // SAFETY: `K`'s CPU features; `j < a.x.len()`.
+        let x = unsafe { K::bcast(a.x.as_ptr().add(j)) };
         for m in 0..MM {
-            K::step(&mut acc[m], &K::load_w(w0.add(m * b.block_len() + j * OC_BLOCK)), x);
+            // SAFETY: `K`'s CPU features; input `j < k` of block `blk + m` (inside the weights,
+            // as `w0`) is a row of 16 weights.
+            unsafe { K::step(&mut acc[m], &K::load_w(w0.add(m * b.block_len() + j * OC_BLOCK)), x) };
         }
     }
     for m in 0..MM {
-        K::store(acc[m], &r[m], y.as_mut_ptr().add((blk + m) * OC_BLOCK - n0));
+        // SAFETY: `K`'s CPU features; block `blk + m` starts inside `n0..n0 + y.len()` and
+        // `store` writes only its valid channels.
+        unsafe { K::store(acc[m], &r[m], y.as_mut_ptr().add((blk + m) * OC_BLOCK - n0)) };
     }
 }

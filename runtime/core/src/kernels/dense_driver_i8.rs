@@ -41,15 +41,19 @@ pub(crate) unsafe fn dense<K: MicroI8>(a: &DenseI8<'_>, b: &Blocked, n0: usize, 
     let mut u = n0 / K::UNIT;
     while u * K::UNIT < n_end {
         let mm = (n_end - u * K::UNIT).div_ceil(K::UNIT).min(K::DENSE_UNITS);
-        match mm {
-            4 => run::<K, 4>(a, b, n0, y, u),
-            3 => run::<K, 3>(a, b, n0, y, u),
-            2 => run::<K, 2>(a, b, n0, y, u),
-            _ => run::<K, 1>(a, b, n0, y, u),
+        // SAFETY: as this function (# Safety); `mm` units from `u` hold outputs below `n_end`.
+        unsafe {
+            match mm {
+                4 => run::<K, 4>(a, b, n0, y, u),
+                3 => run::<K, 3>(a, b, n0, y, u),
+                2 => run::<K, 2>(a, b, n0, y, u),
+                _ => run::<K, 1>(a, b, n0, y, u),
+            }
         }
         u += mm;
     }
 }
+
 
 /// Units `u..u + MM` (outputs `u * UNIT..`): one pass over the input.
 ///
@@ -66,29 +70,48 @@ unsafe fn run<K: MicroI8, const MM: usize>(a: &DenseI8<'_>, b: &Blocked, n0: usi
     let per_block = OC_BLOCK / K::UNIT;
     let mut w = [a.w.as_ptr(); MM];
     for m in 0..MM {
-        w[m] = a.w.as_ptr().add(((u + m) / per_block) * b.block_len() + 4 * ((u + m) % per_block) * K::UNIT);
+        // SAFETY: unit `u + m` holds outputs below `n0 + y.len()` (# Safety), so its block
+        // is inside the BLOCKED weights `dense_shape` checked.
+        w[m] = unsafe { a.w.as_ptr().add(((u + m) / per_block) * b.block_len() + 4 * ((u + m) % per_block) * K::UNIT) };
     }
-    let ones = K::bcast(i32::from_ne_bytes([(1 - K::X_ADD) as i8 as u8; 4]));
-    let (mut acc, mut ws) = ([K::zero(); MM], [K::zero(); MM]);
+    // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
+    let ones = unsafe { K::bcast(i32::from_ne_bytes([(1 - K::X_ADD) as i8 as u8; 4])) };
+    // SAFETY: `K`'s CPU features (caller).
+    let (mut acc, mut ws) = unsafe { ([K::zero(); MM], [K::zero(); MM]) };
     for j in 0..b.ic_groups() {
-        let g4 = if j < full { (a.x.as_ptr().add(4 * j) as *const i32).read_unaligned() } else { i32::from_ne_bytes(last) };
-        let x = K::bcast(g4);
+        let g4 = if j < full {
+            // SAFETY: `j < full = k / 4`: bytes `4 * j..4 * j + 4` are inside `a.x`.
+            unsafe { (a.x.as_ptr().add(4 * j) as *const i32).read_unaligned() }
+        } else {
+            i32::from_ne_bytes(last)
+        };
+        // SAFETY: `K`'s CPU features.
+        let x = unsafe { K::bcast(g4) };
         for m in 0..MM {
-            let wv = K::load_w(w[m].add(j * 64));
-            K::step(&mut acc[m], &wv, x);
-            K::step(&mut ws[m], &wv, ones);
+            // SAFETY: `K`'s CPU features; group `j < ic_groups` of the unit's block is a row
+            // of the weights.
+            let wv = unsafe { K::load_w(w[m].add(j * 64)) };
+            // SAFETY: `K`'s CPU features.
+            unsafe {
+                K::step(&mut acc[m], &wv, x);
+                K::step(&mut ws[m], &wv, ones);
+            }
         }
     }
     let (n_end, corr) = (n0 + y.len(), K::X_ADD.wrapping_add(a.zx));
     for m in 0..MM {
         let c0 = (u + m) * K::UNIT;
         let valid = (n_end - c0).min(K::UNIT);
-        let (bias, sums) = (lanes(a.bias, c0, valid), K::sums(ws[m]));
+        // SAFETY: `K`'s CPU features.
+        let (bias, sums) = (lanes(a.bias, c0, valid), unsafe { K::sums(ws[m]) });
         let mut init = [0i32; OC_BLOCK];
         for l in 0..K::UNIT {
             init[l] = bias[l].wrapping_sub(corr.wrapping_mul(sums[l]));
         }
-        let r = K::req(&init, &lanes(a.mult, c0, valid), valid, a.q);
-        K::store(acc[m], &r, y.as_mut_ptr().add(c0 - n0));
+        // SAFETY: `K`'s CPU features.
+        let r = unsafe { K::req(&init, &lanes(a.mult, c0, valid), valid, a.q) };
+        // SAFETY: `K`'s CPU features; outputs `c0..c0 + valid` lie in `n0..n0 + y.len()` and
+        // `store` writes only the `valid` ones.
+        unsafe { K::store(acc[m], &r, y.as_mut_ptr().add(c0 - n0)) };
     }
 }

@@ -14,7 +14,8 @@ use crate::kernels::Geom;
 /// One set's max-pool lane operations for element type `T`.
 ///
 /// # Safety
-/// Implementations' methods may only be called where the CPU has their instructions.
+/// Implementations' methods may only be called where the CPU has their instructions, and
+/// with pointers valid for `LANES` elements (`load` reads them, `store` writes them).
 pub(crate) trait MaxLanes {
     /// The element (i8 or f32).
     type T: Copy + PartialOrd;
@@ -101,10 +102,14 @@ pub(crate) unsafe fn maxpool<L: MaxLanes>(g: &Geom, x: &[L::T], oy0: usize, y: &
     }
     let toff = &toff[..g.kh * g.kw];
     let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    // Only called below with `base + o + ch + LANES <= x.len()` for every `o` in `pos`.
     let lanes = |base: usize, pos: &[usize], ch: usize| {
-        let mut acc = L::splat_min();
+        // SAFETY: the caller guarantees `L`'s CPU features (# Safety).
+        let mut acc = unsafe { L::splat_min() };
         for &o in pos {
-            acc = L::max(acc, L::load(xp.add(base + o + ch)));
+            // SAFETY: `L`'s CPU features; the `LANES` elements at `base + o + ch` are inside
+            // `x` (every call below ensures it).
+            acc = unsafe { L::max(acc, L::load(xp.add(base + o + ch))) };
         }
         acc
     };
@@ -114,7 +119,10 @@ pub(crate) unsafe fn maxpool<L: MaxLanes>(g: &Geom, x: &[L::T], oy0: usize, y: &
             let at = ((oy - oy0) * g.ow + ox) * c;
             let mut ch = 0;
             while ch + n <= c {
-                L::store(yp.add(at + ch), lanes(base, pos, ch));
+                // SAFETY: `L`'s CPU features; `ch + LANES <= c`, so the window's reads stay in
+                // its pixels' channels inside `x` and the store in this pixel's outputs of `y`
+                // (`pool_ok`, # Safety).
+                unsafe { L::store(yp.add(at + ch), lanes(base, pos, ch)) };
                 ch += n;
             }
             if ch == c {
@@ -127,10 +135,12 @@ pub(crate) unsafe fn maxpool<L: MaxLanes>(g: &Geom, x: &[L::T], oy0: usize, y: &
             if far <= x.len() {
                 let acc = lanes(base, pos, ch);
                 if at + ch + n <= y.len() {
-                    L::store(yp.add(at + ch), acc);
+                    // SAFETY: `L`'s CPU features; `at + ch + LANES <= y.len()`.
+                    unsafe { L::store(yp.add(at + ch), acc) };
                 } else {
                     let mut tmp = [L::MIN; 64];
-                    L::store(tmp.as_mut_ptr(), acc);
+                    // SAFETY: `L`'s CPU features; `tmp` holds 64 >= LANES elements.
+                    unsafe { L::store(tmp.as_mut_ptr(), acc) };
                     y[at + ch..at + c].copy_from_slice(&tmp[..c - ch]);
                 }
             } else {

@@ -413,7 +413,7 @@ impl Ctx {
 
     /// Readers of value `v` under all its names (node inputs and graph outputs).
     fn uses_of(&self, v: ValueId) -> usize {
-        self.values.iter().filter(|(_, &id)| id == v).map(|(n, _)| self.uses.get(n).copied().unwrap_or(0)).sum()
+        self.values.iter().filter(|&(_, &id)| id == v).map(|(n, _)| self.uses.get(n).copied().unwrap_or(0)).sum()
     }
 
     /// Require a 4-D NCHW activation.

@@ -66,10 +66,13 @@ impl Requant {
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn store_i8(p: *mut i8, v: int8x16_t, n: usize) {
     if n >= 16 {
-        vst1q_s8(p, v);
+        // SAFETY: `p..p + n` with `n >= 16` is writable (# Safety).
+        unsafe { vst1q_s8(p, v) };
     } else {
         let mut tmp = [0i8; 16];
-        vst1q_s8(tmp.as_mut_ptr(), v);
-        core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
+        // SAFETY: `tmp` holds 16 bytes.
+        unsafe { vst1q_s8(tmp.as_mut_ptr(), v) };
+        // SAFETY: `p..p + n` is writable (# Safety); `tmp` is a separate local of 16 >= n.
+        unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
     }
 }

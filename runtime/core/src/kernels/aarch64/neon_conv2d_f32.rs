@@ -22,7 +22,9 @@ pub(super) fn neon_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratc
 /// `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "neon")]
 unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
-    driver::conv::<Fmla>(a, b, oy0, y, scratch)
+    // SAFETY: the CPU and `b` as `conv` needs them (# Safety); `blocked_or_scalar`, the only
+    // caller, checked the scratch holds `scratch_bytes`.
+    unsafe { driver::conv::<Fmla>(a, b, oy0, y, scratch) }
 }
 
 /// A fused activation as vector constants.
@@ -72,14 +74,17 @@ impl ActNeon {
 pub(super) unsafe fn store_f32(p: *mut f32, v: [float32x4_t; 4], n: usize) {
     if n >= 16 {
         for i in 0..4 {
-            vst1q_f32(p.add(4 * i), v[i]);
+            // SAFETY: `p..p + n` with `n >= 16 >= 4i + 4` is writable (# Safety).
+            unsafe { vst1q_f32(p.add(4 * i), v[i]) };
         }
     } else {
         let mut tmp = [0f32; 16];
         for i in 0..4 {
-            vst1q_f32(tmp.as_mut_ptr().add(4 * i), v[i]);
+            // SAFETY: `tmp` holds 16 values, `4i + 4 <= 16`.
+            unsafe { vst1q_f32(tmp.as_mut_ptr().add(4 * i), v[i]) };
         }
-        core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n);
+        // SAFETY: `p..p + n` is writable (# Safety); `tmp` is a separate local of 16 >= n.
+        unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr(), p, n) };
     }
 }
 
@@ -108,29 +113,39 @@ impl MicroF32 for Fmla {
     }
     #[inline(always)]
     unsafe fn load_w(p: *const f32) -> [float32x4_t; 4] {
-        [vld1q_f32(p), vld1q_f32(p.add(4)), vld1q_f32(p.add(8)), vld1q_f32(p.add(12))]
+        // SAFETY: NEON, and `p` points at 16 weights (the trait's # Safety).
+        unsafe { [vld1q_f32(p), vld1q_f32(p.add(4)), vld1q_f32(p.add(8)), vld1q_f32(p.add(12))] }
     }
     #[inline(always)]
     unsafe fn bcast(p: *const f32) -> float32x4_t {
-        vdupq_n_f32(*p)
+        // SAFETY: NEON, and `p` points at a readable f32 (the trait's # Safety).
+        unsafe { vdupq_n_f32(*p) }
     }
     #[inline(always)]
     unsafe fn step(acc: &mut [float32x4_t; 4], w: &[float32x4_t; 4], x: float32x4_t) {
         for r in 0..4 {
-            acc[r] = vfmaq_f32(acc[r], x, w[r]);
+            // SAFETY: NEON (the trait's # Safety).
+            acc[r] = unsafe { vfmaq_f32(acc[r], x, w[r]) };
         }
     }
     #[inline(always)]
     unsafe fn req(bias: &[f32; OC_BLOCK], valid: usize, act: Activation) -> Req {
-        Req { bias: [0, 1, 2, 3].map(|i| vld1q_f32(bias[4 * i..].as_ptr())), valid, act: ActNeon::new(act) }
+        // SAFETY: NEON (the trait's # Safety); `bias` holds 16 values, `4i + 4 <= 16`.
+        let bias = [0, 1, 2, 3].map(|i| unsafe { vld1q_f32(bias[4 * i..].as_ptr()) });
+        // SAFETY: NEON (the trait's # Safety).
+        Req { bias, valid, act: unsafe { ActNeon::new(act) } }
     }
     #[inline(always)]
     unsafe fn store(acc: [float32x4_t; 4], r: &Req, y: *mut f32) {
-        store_f32(y, acc.map(|v| r.act.apply(v)), r.valid)
+        // SAFETY: NEON (the trait's # Safety).
+        let v = acc.map(|v| unsafe { r.act.apply(v) });
+        // SAFETY: `y` has the block's `valid` outputs (the trait's # Safety).
+        unsafe { store_f32(y, v, r.valid) }
     }
     #[inline(never)]
     #[target_feature(enable = "neon")]
     unsafe fn rows<const MM: usize>(g: &Geom, t: &driver::Tile<Self>, r0: usize, r1: usize) {
-        driver::rows_of::<Self, MM>(g, t, r0, r1)
+        // SAFETY: `rows`' contract is `rows_of`'s (the driver calls it with `t` from `conv`).
+        unsafe { driver::rows_of::<Self, MM>(g, t, r0, r1) }
     }
 }

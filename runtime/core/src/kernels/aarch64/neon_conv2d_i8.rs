@@ -101,7 +101,9 @@ pub(super) fn neon_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: 
 /// The CPU has `D`'s instructions, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn tiles<D: DotI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
-    driver::conv::<D>(a, b, oy0, y, scratch)
+    // SAFETY: the CPU and `b` as `conv` needs them (# Safety); `blocked_or_scalar`, the only
+    // caller, checked the scratch holds `scratch_bytes`.
+    unsafe { driver::conv::<D>(a, b, oy0, y, scratch) }
 }
 
 /// Every dot-product step is a micro-kernel: one block of 16 channels per unit.
@@ -118,46 +120,59 @@ impl<D: DotI8> MicroI8 for D {
     const X_ADD: i32 = 0;
     #[inline(always)]
     unsafe fn zero() -> D::Acc {
-        D::zero()
+        // SAFETY: `D`'s instructions (the trait's # Safety).
+        unsafe { D::zero() }
     }
     #[inline(always)]
     unsafe fn add(a: D::Acc, b: D::Acc) -> D::Acc {
-        D::add(a, b)
+        // SAFETY: `D`'s instructions (the trait's # Safety).
+        unsafe { D::add(a, b) }
     }
     #[inline(always)]
     unsafe fn load_w(p: *const i8) -> [int8x16_t; 4] {
-        [vld1q_s8(p), vld1q_s8(p.add(16)), vld1q_s8(p.add(32)), vld1q_s8(p.add(48))]
+        // SAFETY: NEON, and `p` points at a 64-byte row (the trait's # Safety).
+        unsafe { [vld1q_s8(p), vld1q_s8(p.add(16)), vld1q_s8(p.add(32)), vld1q_s8(p.add(48))] }
     }
     #[inline(always)]
     unsafe fn bcast(x: i32) -> int8x16_t {
-        vreinterpretq_s8_s32(vdupq_n_s32(x))
+        // SAFETY: NEON (the trait's # Safety).
+        unsafe { vreinterpretq_s8_s32(vdupq_n_s32(x)) }
     }
     #[inline(always)]
     unsafe fn step(acc: &mut D::Acc, w: &[int8x16_t; 4], x: int8x16_t) {
-        D::step(acc, w, x)
+        // SAFETY: `D`'s instructions (the trait's # Safety).
+        unsafe { D::step(acc, w, x) }
     }
     #[inline(always)]
     unsafe fn req(init: &[i32], mult: &[f32], valid: usize, q: QOut) -> (Requant, usize) {
         let (mut i, mut m) = ([0i32; 16], [0f32; 16]);
         i.copy_from_slice(&init[..16]);
         m.copy_from_slice(&mult[..16]);
-        (Requant::new(&i, &m, q), valid)
+        // SAFETY: NEON (the trait's # Safety).
+        (unsafe { Requant::new(&i, &m, q) }, valid)
     }
     #[inline(always)]
     unsafe fn sums(acc: D::Acc) -> [i32; OC_BLOCK] {
         let mut s = [0i32; OC_BLOCK];
-        for (i, v) in D::finish(acc).into_iter().enumerate() {
-            vst1q_s32(s[4 * i..].as_mut_ptr(), v);
+        // SAFETY: `D`'s instructions (the trait's # Safety).
+        let f = unsafe { D::finish(acc) };
+        for (i, v) in f.into_iter().enumerate() {
+            // SAFETY: NEON; `s` holds 16 i32s, `4i + 4 <= 16`.
+            unsafe { vst1q_s32(s[4 * i..].as_mut_ptr(), v) };
         }
         s
     }
     #[inline(always)]
     unsafe fn store(acc: D::Acc, r: &(Requant, usize), y: *mut i8) {
-        store_i8(y, r.0.apply(D::finish(acc)), r.1)
+        // SAFETY: `D`'s instructions (the trait's # Safety).
+        let v = unsafe { r.0.apply(D::finish(acc)) };
+        // SAFETY: `y` has the unit's `valid` (`r.1`) outputs (the trait's # Safety).
+        unsafe { store_i8(y, v, r.1) }
     }
     #[inline(never)]
     #[target_feature(enable = "neon")]
     unsafe fn rows<const MM: usize>(g: &Geom, t: &driver::Tile<Self>, r0: usize, r1: usize) {
-        driver::rows_of::<Self, MM>(g, t, r0, r1)
+        // SAFETY: `rows`' contract is `rows_of`'s (the driver calls it with `t` from `conv`).
+        unsafe { driver::rows_of::<Self, MM>(g, t, r0, r1) }
     }
 }

@@ -18,5 +18,6 @@ pub(super) fn neon_dense_f32(a: &DenseF32<'_>, n0: usize, y: &mut [f32]) {
 /// The CPU has NEON, and `b` is `dense_shape`'s result for these arguments.
 #[target_feature(enable = "neon")]
 unsafe fn tiles(a: &DenseF32<'_>, b: &Blocked, n0: usize, y: &mut [f32]) {
-    driver::dense::<Fmla>(a, b, n0, y)
+    // SAFETY: `dense`'s contract is this function's (# Safety).
+    unsafe { driver::dense::<Fmla>(a, b, n0, y) }
 }

@@ -19,5 +19,6 @@ pub(super) fn neon_dense_i8(a: &DenseI8<'_>, n0: usize, y: &mut [i8]) {
 /// The CPU has `D`'s instructions, and `b` is `dense_shape`'s result for these arguments.
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn tiles<D: DotI8>(a: &DenseI8<'_>, b: &Blocked, n0: usize, y: &mut [i8]) {
-    driver::dense::<D>(a, b, n0, y)
+    // SAFETY: `dense`'s contract is this function's (# Safety).
+    unsafe { driver::dense::<D>(a, b, n0, y) }
 }

@@ -30,14 +30,16 @@ pub(super) fn neon_maxpool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
 /// `pool_ok` holds for the arguments.
 #[target_feature(enable = "neon")]
 unsafe fn pool_i8(g: &Geom, x: &[i8], oy0: usize, y: &mut [i8]) {
-    maxpool::<I8x16>(g, x, oy0, y)
+    // SAFETY: `maxpool`'s contract is this function's (# Safety).
+    unsafe { maxpool::<I8x16>(g, x, oy0, y) }
 }
 
 /// # Safety
 /// `pool_ok` holds for the arguments.
 #[target_feature(enable = "neon")]
 unsafe fn pool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
-    maxpool::<F32x4>(g, x, oy0, y)
+    // SAFETY: `maxpool`'s contract is this function's (# Safety).
+    unsafe { maxpool::<F32x4>(g, x, oy0, y) }
 }
 
 /// 16 int8 lanes (`smax`).
@@ -50,19 +52,23 @@ impl MaxLanes for I8x16 {
     const MIN: i8 = i8::MIN;
     #[inline(always)]
     unsafe fn splat_min() -> int8x16_t {
-        vdupq_n_s8(i8::MIN)
+        // SAFETY: NEON (the trait's # Safety).
+        unsafe { vdupq_n_s8(i8::MIN) }
     }
     #[inline(always)]
     unsafe fn load(p: *const i8) -> int8x16_t {
-        vld1q_s8(p)
+        // SAFETY: NEON, and `p` points at 16 readable bytes (the trait's # Safety).
+        unsafe { vld1q_s8(p) }
     }
     #[inline(always)]
     unsafe fn max(acc: int8x16_t, v: int8x16_t) -> int8x16_t {
-        vmaxq_s8(acc, v)
+        // SAFETY: NEON (the trait's # Safety).
+        unsafe { vmaxq_s8(acc, v) }
     }
     #[inline(always)]
     unsafe fn store(p: *mut i8, v: int8x16_t) {
-        vst1q_s8(p, v)
+        // SAFETY: NEON, and `p` points at 16 writable bytes (the trait's # Safety).
+        unsafe { vst1q_s8(p, v) }
     }
     #[inline(always)]
     fn max1(acc: i8, v: i8) -> i8 {
@@ -80,19 +86,23 @@ impl MaxLanes for F32x4 {
     const MIN: f32 = f32::NEG_INFINITY;
     #[inline(always)]
     unsafe fn splat_min() -> float32x4_t {
-        vdupq_n_f32(f32::NEG_INFINITY)
+        // SAFETY: NEON (the trait's # Safety).
+        unsafe { vdupq_n_f32(f32::NEG_INFINITY) }
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> float32x4_t {
-        vld1q_f32(p)
+        // SAFETY: NEON, and `p` points at 4 readable f32s (the trait's # Safety).
+        unsafe { vld1q_f32(p) }
     }
     #[inline(always)]
     unsafe fn max(acc: float32x4_t, v: float32x4_t) -> float32x4_t {
-        vmaxnmq_f32(acc, v)
+        // SAFETY: NEON (the trait's # Safety).
+        unsafe { vmaxnmq_f32(acc, v) }
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: float32x4_t) {
-        vst1q_f32(p, v)
+        // SAFETY: NEON, and `p` points at 4 writable f32s (the trait's # Safety).
+        unsafe { vst1q_f32(p, v) }
     }
     #[inline(always)]
     fn max1(acc: f32, v: f32) -> f32 {

@@ -26,13 +26,17 @@ unsafe fn quantize(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {
     while i + 8 <= n {
         let mut r = [vdupq_n_s32(0); 2];
         for (h, o) in r.iter_mut().enumerate() {
-            let v = vdivq_f32(vld1q_f32(x.as_ptr().add(i + 4 * h)), s);
+            // SAFETY: `i + 4h + 4 <= i + 8 <= n <= x.len()`: the 4 floats are inside `x`.
+            let v = vdivq_f32(unsafe { vld1q_f32(x.as_ptr().add(i + 4 * h)) }, s);
             *o = vaddq_s32(vcvtnq_s32_f32(vminnmq_f32(vmaxnmq_f32(v, lo), hi)), z);
         }
-        vst1_s8(
-            y.as_mut_ptr().add(i),
-            vqmovn_s16(vcombine_s16(vqmovn_s32(r[0]), vqmovn_s32(r[1]))),
-        );
+        // SAFETY: `i + 8 <= n <= y.len()`: the 8 bytes are inside `y`.
+        unsafe {
+            vst1_s8(
+                y.as_mut_ptr().add(i),
+                vqmovn_s16(vcombine_s16(vqmovn_s32(r[0]), vqmovn_s32(r[1]))),
+            )
+        };
         i += 8;
     }
     scalar_quantize(&x[i..n], scale, zp, &mut y[i..n]);

@@ -21,14 +21,18 @@ use crate::kernels::ConvI8;
 #[target_feature(enable = "neon")]
 pub(super) unsafe fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let mut acc = acc;
-    core::arch::asm!(
-        ".arch_extension dotprod",
-        "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
-        acc = inout(vreg) acc,
-        a = in(vreg) a,
-        b = in(vreg) b,
-        options(pure, nomem, nostack, preserves_flags)
-    );
+    // SAFETY: the CPU has the dot product (# Safety); `sdot` reads and writes only the named
+    // vector registers, never memory or flags.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension dotprod",
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
     acc
 }
 
@@ -48,7 +52,9 @@ impl DotI8 for Sdot {
     #[target_feature(enable = "neon")]
     unsafe fn step(acc: &mut Self::Acc, w: &[int8x16_t; 4], x: int8x16_t) {
         for r in 0..4 {
-            acc[r] = sdot(acc[r], w[r], x);
+            // SAFETY: the CPU has the dot product (the trait's # Safety: this set was handed
+            // out after checking it).
+            acc[r] = unsafe { sdot(acc[r], w[r], x) };
         }
     }
     #[inline]

@@ -22,7 +22,9 @@ pub(super) fn avx2_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scratc
 /// The CPU has AVX2 and FMA, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
-    driver::conv::<Fma256>(a, b, oy0, y, scratch)
+    // SAFETY: the CPU and `b` as `conv` needs them (# Safety); `blocked_or_scalar`, the only
+    // caller, checked the scratch holds `scratch_bytes`.
+    unsafe { driver::conv::<Fma256>(a, b, oy0, y, scratch) }
 }
 
 /// A fused activation as vector constants.
@@ -74,11 +76,13 @@ impl Act256 {
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn store_first(p: *mut f32, v: __m256, n: usize) {
     if n >= 8 {
-        _mm256_storeu_ps(p, v);
+        // SAFETY: `p..p + n` with `n >= 8` is writable (# Safety).
+        unsafe { _mm256_storeu_ps(p, v) };
     } else if n > 0 {
         let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx);
-        _mm256_maskstore_ps(p, mask, v);
+        // SAFETY: the mask writes only lanes `0..n`, and `p..p + n` is writable (# Safety).
+        unsafe { _mm256_maskstore_ps(p, mask, v) };
     }
 }
 
@@ -107,29 +111,40 @@ impl MicroF32 for Fma256 {
     }
     #[inline(always)]
     unsafe fn load_w(p: *const f32) -> [__m256; 2] {
-        [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))]
+        // SAFETY: AVX, and `p` points at 16 weights (the trait's # Safety).
+        unsafe { [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))] }
     }
     #[inline(always)]
     unsafe fn bcast(p: *const f32) -> __m256 {
-        _mm256_broadcast_ss(&*p)
+        // SAFETY: AVX, and `p` points at a readable f32 (the trait's # Safety).
+        unsafe { _mm256_broadcast_ss(&*p) }
     }
     #[inline(always)]
     unsafe fn step(acc: &mut [__m256; 2], w: &[__m256; 2], x: __m256) {
-        acc[0] = _mm256_fmadd_ps(x, w[0], acc[0]);
-        acc[1] = _mm256_fmadd_ps(x, w[1], acc[1]);
+        // SAFETY: FMA (the trait's # Safety).
+        unsafe {
+            acc[0] = _mm256_fmadd_ps(x, w[0], acc[0]);
+            acc[1] = _mm256_fmadd_ps(x, w[1], acc[1]);
+        }
     }
     #[inline(always)]
     unsafe fn req(bias: &[f32; OC_BLOCK], valid: usize, act: Activation) -> Req {
-        Req { bias: [_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias[8..].as_ptr())], valid, act: Act256::new(act) }
+        // SAFETY: AVX2 (the trait's # Safety); `bias` holds 16 values: two loads of 8.
+        unsafe { Req { bias: [_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias[8..].as_ptr())], valid, act: Act256::new(act) } }
     }
     #[inline(always)]
     unsafe fn store(acc: [__m256; 2], r: &Req, y: *mut f32) {
-        store_first(y, r.act.apply(acc[0]), r.valid);
-        store_first(y.add(8), r.act.apply(acc[1]), r.valid.saturating_sub(8));
+        // SAFETY: AVX2 (the trait's # Safety); `y` has the block's `valid` outputs, so
+        // `y..y + min(valid, 8)` and, past 8, `y + 8..y + valid` are writable.
+        unsafe {
+            store_first(y, r.act.apply(acc[0]), r.valid);
+            store_first(y.add(8), r.act.apply(acc[1]), r.valid.saturating_sub(8));
+        }
     }
     #[inline(never)]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn rows<const MM: usize>(g: &Geom, t: &driver::Tile<Self>, r0: usize, r1: usize) {
-        driver::rows_of::<Self, MM>(g, t, r0, r1)
+        // SAFETY: `rows`' contract is `rows_of`'s (the driver calls it with `t` from `conv`).
+        unsafe { driver::rows_of::<Self, MM>(g, t, r0, r1) }
     }
 }

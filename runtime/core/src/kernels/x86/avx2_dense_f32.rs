@@ -18,5 +18,6 @@ pub(super) fn avx2_dense_f32(a: &DenseF32<'_>, n0: usize, y: &mut [f32]) {
 /// The CPU has AVX2 + FMA, and `b` is `dense_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tiles(a: &DenseF32<'_>, b: &Blocked, n0: usize, y: &mut [f32]) {
-    driver::dense::<Fma256>(a, b, n0, y)
+    // SAFETY: `dense`'s contract is this function's (# Safety).
+    unsafe { driver::dense::<Fma256>(a, b, n0, y) }
 }

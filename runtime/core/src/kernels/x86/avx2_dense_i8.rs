@@ -20,5 +20,6 @@ pub(super) fn avx2_dense_i8(a: &DenseI8<'_>, n0: usize, y: &mut [i8]) {
 /// The CPU has AVX2 and FMA, and `b` is `dense_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tiles(a: &DenseI8<'_>, b: &Blocked, n0: usize, y: &mut [i8]) {
-    driver::dense::<Madd>(a, b, n0, y)
+    // SAFETY: `dense`'s contract is this function's (# Safety).
+    unsafe { driver::dense::<Madd>(a, b, n0, y) }
 }

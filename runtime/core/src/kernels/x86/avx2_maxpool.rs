@@ -30,14 +30,16 @@ pub(super) fn avx2_maxpool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
 /// The CPU has AVX2 and `pool_ok` holds for the arguments.
 #[target_feature(enable = "avx2")]
 unsafe fn pool_i8(g: &Geom, x: &[i8], oy0: usize, y: &mut [i8]) {
-    maxpool::<I8x32>(g, x, oy0, y)
+    // SAFETY: `maxpool`'s contract is this function's (# Safety).
+    unsafe { maxpool::<I8x32>(g, x, oy0, y) }
 }
 
 /// # Safety
 /// The CPU has AVX2 and `pool_ok` holds for the arguments.
 #[target_feature(enable = "avx2")]
 unsafe fn pool_f32(g: &Geom, x: &[f32], oy0: usize, y: &mut [f32]) {
-    maxpool::<F32x8>(g, x, oy0, y)
+    // SAFETY: `maxpool`'s contract is this function's (# Safety).
+    unsafe { maxpool::<F32x8>(g, x, oy0, y) }
 }
 
 /// 32 int8 lanes (`vpmaxsb`).
@@ -50,19 +52,23 @@ impl MaxLanes for I8x32 {
     const MIN: i8 = i8::MIN;
     #[inline(always)]
     unsafe fn splat_min() -> __m256i {
-        _mm256_set1_epi8(i8::MIN)
+        // SAFETY: AVX (the trait's # Safety).
+        unsafe { _mm256_set1_epi8(i8::MIN) }
     }
     #[inline(always)]
     unsafe fn load(p: *const i8) -> __m256i {
-        _mm256_loadu_si256(p as *const _)
+        // SAFETY: AVX, and `p` points at 32 readable bytes (the trait's # Safety).
+        unsafe { _mm256_loadu_si256(p as *const _) }
     }
     #[inline(always)]
     unsafe fn max(acc: __m256i, v: __m256i) -> __m256i {
-        _mm256_max_epi8(acc, v)
+        // SAFETY: AVX2 (the trait's # Safety).
+        unsafe { _mm256_max_epi8(acc, v) }
     }
     #[inline(always)]
     unsafe fn store(p: *mut i8, v: __m256i) {
-        _mm256_storeu_si256(p as *mut _, v)
+        // SAFETY: AVX, and `p` points at 32 writable bytes (the trait's # Safety).
+        unsafe { _mm256_storeu_si256(p as *mut _, v) }
     }
     #[inline(always)]
     fn max1(acc: i8, v: i8) -> i8 {
@@ -80,19 +86,23 @@ impl MaxLanes for F32x8 {
     const MIN: f32 = f32::NEG_INFINITY;
     #[inline(always)]
     unsafe fn splat_min() -> __m256 {
-        _mm256_set1_ps(f32::NEG_INFINITY)
+        // SAFETY: AVX (the trait's # Safety).
+        unsafe { _mm256_set1_ps(f32::NEG_INFINITY) }
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m256 {
-        _mm256_loadu_ps(p)
+        // SAFETY: AVX, and `p` points at 8 readable f32s (the trait's # Safety).
+        unsafe { _mm256_loadu_ps(p) }
     }
     #[inline(always)]
     unsafe fn max(acc: __m256, v: __m256) -> __m256 {
-        _mm256_max_ps(v, acc)
+        // SAFETY: AVX (the trait's # Safety).
+        unsafe { _mm256_max_ps(v, acc) }
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: __m256) {
-        _mm256_storeu_ps(p, v)
+        // SAFETY: AVX, and `p` points at 8 writable f32s (the trait's # Safety).
+        unsafe { _mm256_storeu_ps(p, v) }
     }
     #[inline(always)]
     fn max1(acc: f32, v: f32) -> f32 {

@@ -24,11 +24,13 @@ unsafe fn quantize(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) {
     let z = _mm256_set1_epi32(zp);
     let mut i = 0;
     while i + 8 <= n {
-        let v = _mm256_div_ps(_mm256_loadu_ps(x.as_ptr().add(i)), s);
+        // SAFETY: `i + 8 <= n <= x.len()`: the 8 floats are inside `x`.
+        let v = _mm256_div_ps(unsafe { _mm256_loadu_ps(x.as_ptr().add(i)) }, s);
         let v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
         let r = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);
         let r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-        _mm_storel_epi64(y.as_mut_ptr().add(i) as *mut _, _mm_packs_epi16(r16, r16));
+        // SAFETY: `i + 8 <= n <= y.len()`: the 8 bytes are inside `y`.
+        unsafe { _mm_storel_epi64(y.as_mut_ptr().add(i) as *mut _, _mm_packs_epi16(r16, r16)) };
         i += 8;
     }
     scalar_quantize(&x[i..n], scale, zp, &mut y[i..n]);

@@ -24,7 +24,9 @@ pub(super) fn avx512_conv2d_f32(a: &ConvF32<'_>, oy0: usize, y: &mut [f32], scra
 /// The CPU has AVX-512 F, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma,avx512f")]
 unsafe fn tiles(a: &ConvF32<'_>, b: &Blocked, oy0: usize, y: &mut [f32], scratch: &mut [u8]) {
-    driver::conv::<Fma512>(a, b, oy0, y, scratch)
+    // SAFETY: the CPU and `b` as `conv` needs them (# Safety); `blocked_or_scalar`, the only
+    // caller, checked the scratch holds `scratch_bytes`.
+    unsafe { driver::conv::<Fma512>(a, b, oy0, y, scratch) }
 }
 
 /// A fused activation as vector constants.
@@ -93,27 +95,34 @@ impl MicroF32 for Fma512 {
     }
     #[inline(always)]
     unsafe fn load_w(p: *const f32) -> __m512 {
-        _mm512_loadu_ps(p)
+        // SAFETY: AVX-512 F, and `p` points at 16 weights (the trait's # Safety).
+        unsafe { _mm512_loadu_ps(p) }
     }
     #[inline(always)]
     unsafe fn bcast(p: *const f32) -> __m512 {
-        _mm512_set1_ps(*p)
+        // SAFETY: AVX-512 F, and `p` points at a readable f32 (the trait's # Safety).
+        unsafe { _mm512_set1_ps(*p) }
     }
     #[inline(always)]
     unsafe fn step(acc: &mut __m512, w: &__m512, x: __m512) {
-        *acc = _mm512_fmadd_ps(x, *w, *acc);
+        // SAFETY: AVX-512 F (the trait's # Safety).
+        *acc = unsafe { _mm512_fmadd_ps(x, *w, *acc) };
     }
     #[inline(always)]
     unsafe fn req(bias: &[f32; OC_BLOCK], valid: usize, act: Activation) -> Req {
-        Req { bias: _mm512_loadu_ps(bias.as_ptr()), mask: lane_mask(valid), act: Act512::new(act) }
+        // SAFETY: AVX-512 F (the trait's # Safety); `bias` holds the 16 values the load reads.
+        unsafe { Req { bias: _mm512_loadu_ps(bias.as_ptr()), mask: lane_mask(valid), act: Act512::new(act) } }
     }
     #[inline(always)]
     unsafe fn store(acc: __m512, r: &Req, y: *mut f32) {
-        _mm512_mask_storeu_ps(y, r.mask, r.act.apply(acc));
+        // SAFETY: AVX-512 F (the trait's # Safety); the mask writes only the `valid` lanes,
+        // which `y` has.
+        unsafe { _mm512_mask_storeu_ps(y, r.mask, r.act.apply(acc)) };
     }
     #[inline(never)]
     #[target_feature(enable = "avx2,fma,avx512f")]
     unsafe fn rows<const MM: usize>(g: &Geom, t: &driver::Tile<Self>, r0: usize, r1: usize) {
-        driver::rows_of::<Self, MM>(g, t, r0, r1)
+        // SAFETY: `rows`' contract is `rows_of`'s (the driver calls it with `t` from `conv`).
+        unsafe { driver::rows_of::<Self, MM>(g, t, r0, r1) }
     }
 }

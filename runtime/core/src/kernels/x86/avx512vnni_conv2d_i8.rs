@@ -33,7 +33,9 @@ pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scr
 /// The CPU has AVX-512 F/BW/VL/VNNI, and `b` is `conv_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tiles(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
-    driver::conv::<Vnni>(a, b, oy0, y, scratch)
+    // SAFETY: the CPU and `b` as `conv` needs them (# Safety); `blocked_or_scalar`, the only
+    // caller, checked the scratch holds `scratch_bytes`.
+    unsafe { driver::conv::<Vnni>(a, b, oy0, y, scratch) }
 }
 
 /// The `vpdpbusd` step: one zmm of 16 channels per pixel and block.
@@ -63,51 +65,67 @@ impl MicroI8 for Vnni {
     const X_ADD: i32 = 128;
     #[inline(always)]
     unsafe fn zero() -> __m512i {
-        _mm512_setzero_si512()
+        // SAFETY: AVX-512 F (the trait's # Safety).
+        unsafe { _mm512_setzero_si512() }
     }
     #[inline(always)]
     unsafe fn add(a: __m512i, b: __m512i) -> __m512i {
-        _mm512_add_epi32(a, b)
+        // SAFETY: AVX-512 F (the trait's # Safety).
+        unsafe { _mm512_add_epi32(a, b) }
     }
     #[inline(always)]
     unsafe fn load_w(p: *const i8) -> __m512i {
-        _mm512_loadu_si512(p as *const _)
+        // SAFETY: AVX-512 F, and `p` points at a 64-byte row (the trait's # Safety).
+        unsafe { _mm512_loadu_si512(p as *const _) }
     }
     #[inline(always)]
     unsafe fn bcast(x: i32) -> __m512i {
-        _mm512_xor_si512(_mm512_set1_epi32(x), _mm512_set1_epi32(0x8080_8080u32 as i32))
+        // SAFETY: AVX-512 F (the trait's # Safety).
+        unsafe { _mm512_xor_si512(_mm512_set1_epi32(x), _mm512_set1_epi32(0x8080_8080u32 as i32)) }
     }
     #[inline(always)]
     unsafe fn step(acc: &mut __m512i, w: &__m512i, x: __m512i) {
-        *acc = _mm512_dpbusd_epi32(*acc, x, *w);
+        // SAFETY: AVX-512 VNNI (the trait's # Safety).
+        *acc = unsafe { _mm512_dpbusd_epi32(*acc, x, *w) };
     }
     #[inline(always)]
     unsafe fn req(init: &[i32], mult: &[f32], valid: usize, q: QOut) -> Req {
-        Req {
-            init: _mm512_loadu_si512(init.as_ptr() as *const _),
-            mult: _mm512_loadu_ps(mult.as_ptr()),
-            lo: _mm512_set1_ps((q.lo - q.zy) as f32),
-            hi: _mm512_set1_ps((q.hi - q.zy) as f32),
-            zy: _mm512_set1_epi32(q.zy),
-            mask: lane_mask(valid),
+        // SAFETY: AVX-512 F (the trait's # Safety); the driver passes `OC_BLOCK` (16) values
+        // in `init` and `mult`, what the 16-lane loads read.
+        unsafe {
+            Req {
+                init: _mm512_loadu_si512(init.as_ptr() as *const _),
+                mult: _mm512_loadu_ps(mult.as_ptr()),
+                lo: _mm512_set1_ps((q.lo - q.zy) as f32),
+                hi: _mm512_set1_ps((q.hi - q.zy) as f32),
+                zy: _mm512_set1_epi32(q.zy),
+                mask: lane_mask(valid),
+            }
         }
     }
     #[inline(always)]
     unsafe fn sums(acc: __m512i) -> [i32; OC_BLOCK] {
         let mut s = [0i32; OC_BLOCK];
-        _mm512_storeu_si512(s.as_mut_ptr() as *mut _, acc);
+        // SAFETY: AVX-512 F (the trait's # Safety); `s` holds 16 i32s.
+        unsafe { _mm512_storeu_si512(s.as_mut_ptr() as *mut _, acc) };
         s
     }
     #[inline(always)]
     unsafe fn store(acc: __m512i, r: &Req, y: *mut i8) {
-        let v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, r.init)), r.mult);
-        let v = _mm512_min_ps(_mm512_max_ps(v, r.lo), r.hi);
-        let q = _mm512_add_epi32(_mm512_cvtps_epi32(v), r.zy);
-        _mm512_mask_cvtepi32_storeu_epi8(y as *mut _, r.mask, q);
+        // SAFETY: AVX-512 F (the trait's # Safety); value intrinsics only.
+        let q = unsafe {
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, r.init)), r.mult);
+            let v = _mm512_min_ps(_mm512_max_ps(v, r.lo), r.hi);
+            _mm512_add_epi32(_mm512_cvtps_epi32(v), r.zy)
+        };
+        // SAFETY: AVX-512 F; the mask writes only the `valid` lanes, which `y` has (the
+        // trait's # Safety).
+        unsafe { _mm512_mask_cvtepi32_storeu_epi8(y as *mut _, r.mask, q) };
     }
     #[inline(never)]
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn rows<const MM: usize>(g: &Geom, t: &driver::Tile<Self>, r0: usize, r1: usize) {
-        driver::rows_of::<Self, MM>(g, t, r0, r1)
+        // SAFETY: `rows`' contract is `rows_of`'s (the driver calls it with `t` from `conv`).
+        unsafe { driver::rows_of::<Self, MM>(g, t, r0, r1) }
     }
 }

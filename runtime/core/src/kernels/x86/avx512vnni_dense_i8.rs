@@ -20,5 +20,6 @@ pub(super) fn avx512vnni_dense_i8(a: &DenseI8<'_>, n0: usize, y: &mut [i8]) {
 /// The CPU has AVX-512 F/BW/VL/VNNI, and `b` is `dense_shape`'s result for these arguments.
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn tiles(a: &DenseI8<'_>, b: &Blocked, n0: usize, y: &mut [i8]) {
-    driver::dense::<Vnni>(a, b, n0, y)
+    // SAFETY: `dense`'s contract is this function's (# Safety).
+    unsafe { driver::dense::<Vnni>(a, b, n0, y) }
 }
