@@ -78,19 +78,24 @@ fn sign_with_fuzz_key(unsigned: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A tiny graph with every op the runtime has (conv, depthwise conv with clip, 1x1 conv,
-/// add with ReLU, concat, max and average pool, standalone leaky ReLU, flatten, dense,
-/// softmax) on a 6x6x2 input: small enough for Miri (`runtime/core/tests/reader.rs`).
-fn tiny_all_ops() -> Graph {
-    let mut n = 0u32;
-    let mut vals = |k: usize| -> Vec<f32> {
+/// The tiny graphs' weights: `k` values in [-0.45, 0.55) per call, from an LCG seeded by `seed`.
+fn seeded_values(seed: u32) -> impl FnMut(usize) -> Vec<f32> {
+    let mut n = seed;
+    move |k| {
         (0..k)
             .map(|_| {
                 n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 ((n >> 16) % 200) as f32 / 200.0 - 0.45
             })
             .collect()
-    };
+    }
+}
+
+/// A tiny graph with every op the runtime has (conv, depthwise conv with clip, 1x1 conv,
+/// add with ReLU, concat, max and average pool, standalone leaky ReLU, flatten, dense,
+/// softmax) on a 6x6x2 input: small enough for Miri (`runtime/core/tests/reader.rs`).
+fn tiny_all_ops() -> Graph {
+    let mut vals = seeded_values(0);
     let mut g = Graph { values: vec![], nodes: vec![], input: 0, output: 0 };
     let x = g.add_value("input", [1, 6, 6, 2], Layout::Nchw);
     let win = |k: usize, s: usize, p: usize| Window { kernel: [k, k], strides: [s, s], pads: [p; 4], dilations: [1, 1] };
@@ -119,15 +124,7 @@ fn tiny_all_ops() -> Graph {
 /// squeeze-and-excitation Mul and Add of a `[1, 1, 1, C]` gate) on a 6x6x2 input, ending in
 /// dense + softmax like [`tiny_all_ops`].
 fn tiny_new_ops() -> Graph {
-    let mut n = 7u32;
-    let mut vals = |k: usize| -> Vec<f32> {
-        (0..k)
-            .map(|_| {
-                n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                ((n >> 16) % 200) as f32 / 200.0 - 0.45
-            })
-            .collect()
-    };
+    let mut vals = seeded_values(7);
     let mut g = Graph { values: vec![], nodes: vec![], input: 0, output: 0 };
     let x = g.add_value("input", [1, 6, 6, 2], Layout::Nchw);
     let win = |k: usize, p: usize| Window { kernel: [k, k], strides: [1, 1], pads: [p; 4], dilations: [1, 1] };
