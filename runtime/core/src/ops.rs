@@ -180,8 +180,8 @@ impl Unary {
         let sigmoid = |v: f32| 1.0 / (1.0 + libm::expf(-v));
         match self {
             Unary::Sigmoid => sigmoid(x),
-            Unary::HardSigmoid(a, b) => (a * x + b).max(0.0).min(1.0),
-            Unary::HardSwish => x * (x / 6.0 + 0.5).max(0.0).min(1.0),
+            Unary::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
+            Unary::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
             Unary::Swish => x * sigmoid(x),
             Unary::Tanh => libm::tanhf(x),
             Unary::Elu(a) => {
