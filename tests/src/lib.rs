@@ -2,6 +2,7 @@
 //! the model zoo's seeded generator, exported to ONNX, re-imported and compiled.
 
 pub mod fuzz_harness;
+pub mod graph_builder;
 
 use kestrel_runtime::AlignedBuf;
 use kestrel_compiler::data::{nchw_to_nhwc, nhwc_to_nchw};

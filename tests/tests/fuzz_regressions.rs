@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
 use kestrel_compiler::ir::{Graph, Layout, Node, NodeOp, Window};
-use kestrel_runtime::Activation;
+use kestrel_runtime::{Activation, Unary};
 use kestrel_runtime::signature;
 use kestrel_tests::fuzz_harness;
 use kestrel_tests::*;
@@ -78,19 +78,24 @@ fn sign_with_fuzz_key(unsigned: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A tiny graph with every op the runtime has (conv, depthwise conv with clip, 1x1 conv,
-/// add with ReLU, concat, max and average pool, standalone leaky ReLU, flatten, dense,
-/// softmax) on a 6x6x2 input: small enough for Miri (`runtime/core/tests/reader.rs`).
-fn tiny_all_ops() -> Graph {
-    let mut n = 0u32;
-    let mut vals = |k: usize| -> Vec<f32> {
+/// The tiny graphs' weights: `k` values in [-0.45, 0.55) per call, from an LCG seeded by `seed`.
+fn seeded_values(seed: u32) -> impl FnMut(usize) -> Vec<f32> {
+    let mut n = seed;
+    move |k| {
         (0..k)
             .map(|_| {
                 n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 ((n >> 16) % 200) as f32 / 200.0 - 0.45
             })
             .collect()
-    };
+    }
+}
+
+/// A tiny graph with every op the runtime has (conv, depthwise conv with clip, 1x1 conv,
+/// add with ReLU, concat, max and average pool, standalone leaky ReLU, flatten, dense,
+/// softmax) on a 6x6x2 input: small enough for Miri (`runtime/core/tests/reader.rs`).
+fn tiny_all_ops() -> Graph {
+    let mut vals = seeded_values(0);
     let mut g = Graph { values: vec![], nodes: vec![], input: 0, output: 0 };
     let x = g.add_value("input", [1, 6, 6, 2], Layout::Nchw);
     let win = |k: usize, s: usize, p: usize| Window { kernel: [k, k], strides: [s, s], pads: [p; 4], dilations: [1, 1] };
@@ -114,6 +119,50 @@ fn tiny_all_ops() -> Graph {
     g
 }
 
+/// A tiny graph with the point-wise and broadcasting ops (every [`Unary`] function, Swish
+/// written as `x * sigmoid(x)` for the passes to fuse, per-channel PRelu, the
+/// squeeze-and-excitation Mul and Add of a `[1, 1, 1, C]` gate) on a 6x6x2 input, ending in
+/// dense + softmax like [`tiny_all_ops`].
+fn tiny_new_ops() -> Graph {
+    let mut vals = seeded_values(7);
+    let mut g = Graph { values: vec![], nodes: vec![], input: 0, output: 0 };
+    let x = g.add_value("input", [1, 6, 6, 2], Layout::Nchw);
+    let win = |k: usize, p: usize| Window { kernel: [k, k], strides: [1, 1], pads: [p; 4], dilations: [1, 1] };
+    let node = |g: &mut Graph, name: &str, op: NodeOp, inputs: Vec<usize>, dims: [usize; 4]| {
+        let y = g.add_value(name, dims, Layout::Nchw);
+        g.nodes.push(Node { name: name.into(), onnx_op: name.into(), op, inputs, output: y, act: Activation::None });
+        y
+    };
+    let map = [1, 6, 6, 4];
+    let a = node(&mut g, "conv", NodeOp::Conv { weight: vals(4 * 2 * 9), bias: vals(4), win: win(3, 1), groups: 1 }, vec![x], map);
+    let s = node(&mut g, "sigmoid", NodeOp::Unary(Unary::Sigmoid), vec![a], map);
+    let mut y = node(&mut g, "swish", NodeOp::Mul, vec![a, s], map);
+    for (name, u) in [
+        ("hardsigmoid", Unary::HardSigmoid(0.3, 0.4)),
+        ("hardswish", Unary::HardSwish),
+        ("tanh", Unary::Tanh),
+        ("elu", Unary::Elu(0.8)),
+        ("selu", Unary::Selu(1.673_263_2, 1.050_701)),
+        ("softplus", Unary::Softplus),
+    ] {
+        y = node(&mut g, name, NodeOp::Unary(u), vec![y], map);
+    }
+    let p = node(&mut g, "prelu", NodeOp::PRelu { slope: vec![0.1, -0.3, 0.0, 0.6] }, vec![y], map);
+    let gap = node(&mut g, "squeeze", NodeOp::AvgPool { win: win(6, 0), count_include_pad: false }, vec![p], [1, 1, 1, 4]);
+    let gate = node(&mut g, "gate", NodeOp::Unary(Unary::Sigmoid), vec![gap], [1, 1, 1, 4]);
+    let m = node(&mut g, "excite", NodeOp::Mul, vec![p, gate], map);
+    let ad = node(&mut g, "shift", NodeOp::Add, vec![gate, m], map);
+    let h = node(&mut g, "avgpool", NodeOp::AvgPool { win: win(6, 0), count_include_pad: false }, vec![ad], [1, 1, 1, 4]);
+    let fl = g.add_value("flatten", [1, 1, 1, 4], Layout::FlatChw);
+    g.nodes.push(Node { name: "flatten".into(), onnx_op: "Flatten".into(), op: NodeOp::Alias, inputs: vec![h], output: fl, act: Activation::None });
+    let de = g.add_value("dense", [1, 1, 1, 3], Layout::FlatHwc);
+    g.nodes.push(Node { name: "dense".into(), onnx_op: "Gemm".into(), op: NodeOp::Dense { weight: vals(12), bias: vals(3) }, inputs: vec![fl], output: de, act: Activation::None });
+    let sm = g.add_value("softmax", [1, 1, 1, 3], Layout::FlatHwc);
+    g.nodes.push(Node { name: "softmax".into(), onnx_op: "Softmax".into(), op: NodeOp::Softmax, inputs: vec![de], output: sm, act: Activation::None });
+    g.output = sm;
+    g
+}
+
 fn bless_seeds() {
     let seeds = repo().join("fuzz/seeds");
     let w = |t: &str, name: &str, b: &[u8]| std::fs::write(seeds.join(t).join(name), b).expect("write seed");
@@ -125,6 +174,14 @@ fn bless_seeds() {
     kestrel_compiler::passes::optimize(&mut g, true).expect("passes int8");
     let (kes, _) = compile_int8(&g, &inputs(&g, 4, 5));
     w("kes", "tiny_all_ops.int8.kes", kes.as_slice());
+    // .kes: the point-wise and broadcasting ops, int8 and f32.
+    let mut g = tiny_new_ops();
+    kestrel_compiler::passes::optimize(&mut g, false).expect("passes f32");
+    w("kes", "tiny_new_ops.f32.kes", compile_f32(&g).as_slice());
+    let mut g = tiny_new_ops();
+    kestrel_compiler::passes::optimize(&mut g, true).expect("passes int8");
+    let (kes, _) = compile_int8(&g, &inputs(&g, 4, 5));
+    w("kes", "tiny_new_ops.int8.kes", kes.as_slice());
     // .kes: the golden int8 model (as tests/kes_format.rs makes it), signed with the fuzz
     // key, and the f32 model.
     let g = import_optimized(&reference_onnx("mnist_cnn_28"), true);

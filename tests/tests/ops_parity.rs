@@ -5,48 +5,14 @@
 //! QDQ export.
 
 use kestrel_engines::{OrtModel, TractModel};
-use kestrel_compiler::ir::{Graph, Layout, Node, NodeOp, ValueId, Window};
+use kestrel_compiler::ir::{Graph, Layout, NodeOp, Window};
 use kestrel_compiler::onnx::{export, pb_util};
 use kestrel_runtime::{Activation, Model};
+use kestrel_tests::graph_builder::B;
 use kestrel_tests::*;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
-struct B {
-    g: Graph,
-    rng: StdRng,
-}
-
-impl B {
-    fn node(&mut self, name: &str, op: &str, kind: NodeOp, inputs: Vec<ValueId>, dims: [usize; 4], layout: Layout, act: Activation) -> ValueId {
-        let out = self.g.add_value(name, dims, layout);
-        self.g.nodes.push(Node { name: name.into(), onnx_op: op.into(), op: kind, inputs, output: out, act });
-        out
-    }
-    fn rand(&mut self, n: usize, s: f32) -> Vec<f32> {
-        (0..n).map(|_| self.rng.random_range(-s..s)).collect()
-    }
-    #[allow(clippy::too_many_arguments)]
-    fn conv(&mut self, name: &str, x: ValueId, cout: usize, k: usize, pad: usize, dil: usize, stride: usize, groups: usize, act: Activation) -> ValueId {
-        let [_, h, w, cin] = self.g.values[x].dims;
-        let win = Window { kernel: [k, k], strides: [stride, stride], pads: [pad; 4], dilations: [dil, dil] };
-        let (oh, ow) = win.out_hw(h, w).expect("fits");
-        let fan = (cin / groups * k * k) as f32;
-        let weight = self.rand(cout * cin / groups * k * k, (6.0 / fan).sqrt());
-        let bias = self.rand(cout, 0.1);
-        self.node(name, "Conv", NodeOp::Conv { weight, bias, win, groups }, vec![x], [1, oh, ow, cout], Layout::Nchw, act)
-    }
-    fn pool(&mut self, name: &str, x: ValueId, k: usize, s: usize, pad: usize, max: bool) -> ValueId {
-        let [_, h, w, c] = self.g.values[x].dims;
-        let win = Window { kernel: [k, k], strides: [s, s], pads: [pad; 4], dilations: [1, 1] };
-        let (oh, ow) = win.out_hw(h, w).expect("fits");
-        let (op, kind) = if max { ("MaxPool", NodeOp::MaxPool { win }) } else { ("AveragePool", NodeOp::AvgPool { win, count_include_pad: false }) };
-        self.node(name, op, kind, vec![x], [1, oh, ow, c], Layout::Nchw, Activation::None)
-    }
-}
 
 fn all_ops_graph() -> Graph {
-    let mut b = B { g: Graph { values: vec![], nodes: vec![], input: 0, output: 0 }, rng: StdRng::seed_from_u64(42) };
+    let mut b = B::new(42);
     let x = b.g.add_value("input", [1, 16, 16, 3], Layout::Nchw);
     b.g.input = x;
     let c1 = b.conv("conv1", x, 8, 3, 1, 1, 1, 1, Activation::None);

@@ -109,9 +109,9 @@ fn user_errors_are_one_line() {
     let lstm = d.join("lstm.onnx");
     let pos = bytes.windows(7).position(|w| w == b"Softmax").expect("softmax op in the model");
     let mut b = bytes.clone();
-    b[pos..pos + 7].copy_from_slice(b"Sigmoid");
+    b[pos..pos + 7].copy_from_slice(b"Hardmax");
     std::fs::write(&lstm, &b).unwrap();
-    fails_with(&kestrel(&["compile", lstm.to_str().unwrap(), "--precision", "f32", "-o", &out]), &["Sigmoid", "predictions"]);
+    fails_with(&kestrel(&["compile", lstm.to_str().unwrap(), "--precision", "f32", "-o", &out]), &["Hardmax", "predictions"]);
     // wrong input shape
     let wrong = d.join("wrong.npy");
     std::fs::write(&wrong, kestrel_compiler::data::write_npy(&[1, 3, 32, 32], &vec![0.5; 3 * 32 * 32])).unwrap();

@@ -7,7 +7,7 @@
 //! shares the input's bytes. Weights keep ONNX's own layout (conv OIHW, dense `[n][k]` in
 //! the logical order of the dense input); lowering to `.kes` repacks them.
 
-use kestrel_runtime::Activation;
+use kestrel_runtime::{Activation, PadMode, Unary};
 
 /// Index of a value in [`Graph::values`].
 pub type ValueId = usize;
@@ -139,14 +139,45 @@ pub enum NodeOp {
     },
     /// Standalone activation (fused into the producer by `passes` where possible).
     Act(Activation),
+    /// Point-wise function (Sigmoid, HardSigmoid, HardSwish, Swish, Tanh, Elu, Selu,
+    /// Softplus); never fused into its producer.
+    Unary(Unary),
+    /// PRelu: `x` where `x >= 0`, else `slope[c] * x` (one slope per channel).
+    PRelu {
+        /// Per-channel slopes (a scalar slope is repeated over the channels).
+        slope: Vec<f32>,
+    },
+    /// Pad height and width (int8 keeps the input's quantization).
+    Pad {
+        /// Top, left, bottom, right.
+        pads: [usize; 4],
+        /// Constant, reflect or edge.
+        mode: PadMode,
+        /// The constant of [`PadMode::Constant`] (0 otherwise).
+        value: f32,
+    },
     /// Softmax over the channel / last axis.
     Softmax,
-    /// Elementwise add of two values of one shape.
+    /// Elementwise add of two values: the second of the first's shape, or `[1, 1, 1, C]`
+    /// (one value per channel, broadcast over H and W).
     Add,
+    /// Elementwise product of two values, broadcast as [`NodeOp::Add`].
+    Mul,
     /// Concatenation on channels.
     Concat,
     /// Same bytes, new layout/shape (Flatten, Reshape, layout-only Transpose).
     Alias,
+}
+
+impl NodeOp {
+    /// The per-channel affine map `y[c] = a[c] * x[c] + b[c]` (a Mul or Add by a constant
+    /// with nothing to fold into, a BatchNormalization without a conv before it): a
+    /// depthwise 1x1 convolution, which every kernel set runs in f32 and int8.
+    pub fn affine(a: Vec<f32>, b: Vec<f32>) -> NodeOp {
+        let groups = a.len();
+        let win = Window { kernel: [1, 1], strides: [1, 1], pads: [0; 4], dilations: [1, 1] };
+        NodeOp::Conv { weight: a, bias: b, win, groups }
+    }
 }
 
 /// One node: `output = op(inputs)`, then the fused activation.

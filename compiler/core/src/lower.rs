@@ -7,7 +7,7 @@ use kestrel_runtime::format::packing::{self, Blocked};
 use kestrel_runtime::format::TENSOR_ALIGN;
 use kestrel_runtime::lifetimes::{lifetimes, UNWRITTEN};
 use kestrel_runtime::writer::{KesWriter, TensorSpec};
-use kestrel_runtime::{Activation, ChannelOrder, DType, Op, OpKind, Precision, Preprocess, Resize};
+use kestrel_runtime::{Activation, ChannelOrder, DType, Op, OpKind, Precision, Preprocess, Resize, Unary};
 
 use crate::ir::{Graph, Layout, Node, NodeOp, ValueId};
 use crate::plan::{self, Buf};
@@ -114,10 +114,16 @@ fn geom_op(op: &mut Op, win: &crate::ir::Window) -> Result<()> {
     Ok(())
 }
 
-/// The 256-entry table of an int8 standalone activation (ORT's QLinear lookup-table rule:
-/// dequantize, apply in f32, quantize).
+/// The 256-entry table of an int8 point-wise function `f` (ORT's QLinear lookup-table
+/// rule: dequantize, apply in f32, quantize). Built here once, so every kernel set only
+/// looks it up.
+pub fn lut(f: impl Fn(f32) -> f32, x: QParams, y: QParams) -> Vec<u8> {
+    (-128i32..=127).map(|q| y.quantize(f(x.dequantize(q as i8))) as u8).collect()
+}
+
+/// The table of an int8 standalone activation.
 pub fn activation_lut(a: Activation, x: QParams, y: QParams) -> Vec<u8> {
-    (-128i32..=127).map(|q| y.quantize(a.apply(x.dequantize(q as i8))) as u8).collect()
+    lut(|v| a.apply(v), x, y)
 }
 
 /// How conv/dense weights are packed.
@@ -274,14 +280,47 @@ impl<'g> Lowering<'g> {
                 let op = self.activation(*a, in0, out, x, n.output);
                 self.push(op, n, ni);
             }
+            NodeOp::Unary(u) => {
+                let op = self.unary(*u, in0, out, x, n.output);
+                self.push(op, n, ni);
+            }
+            NodeOp::PRelu { slope } => {
+                let mut op = Op::new(OpKind::PRelu, in0, out);
+                if slope.len() != xdims[3] {
+                    bail!("node \"{}\" (PRelu): {} slopes for {} channels", n.name, slope.len(), xdims[3]);
+                }
+                if self.int8() {
+                    let (sx, sy) = (self.qp(x).scale, self.qp(n.output).scale);
+                    let mult: Vec<f32> = std::iter::once(sx / sy).chain(slope.iter().map(|&a| sx * a / sy)).collect();
+                    op.quant = self.w.add_f32s(&mult);
+                } else {
+                    op.weights = self.w.add_f32s(slope);
+                }
+                self.push(op, n, ni);
+            }
+            NodeOp::Pad { pads, mode, value } => {
+                if self.int8() && self.qp(x) != self.qp(n.output) {
+                    bail!("node \"{}\": int8 padding needs the input's quantization on its output", n.name);
+                }
+                let mut op = Op::new(OpKind::Pad, in0, out);
+                let f = |v: usize| u16_of(v, "pad");
+                (op.pad_t, op.pad_l, op.pad_b, op.pad_r) = (f(pads[0])?, f(pads[1])?, f(pads[2])?, f(pads[3])?);
+                op.aux = *mode as u32;
+                op.act_a = *value;
+                self.push(op, n, ni);
+            }
             NodeOp::Softmax => self.push(Op::new(OpKind::Softmax, in0, out), n, ni),
-            NodeOp::Add => {
-                let mut op = Op::new(OpKind::Add, in0, out);
-                op.in1 = ins[1];
+            NodeOp::Add | NodeOp::Mul => {
+                // The full-shape input first: the runtime broadcasts the second.
+                let (a, b) = if self.g.values[n.inputs[0]].len() >= self.g.values[n.inputs[1]].len() { (0, 1) } else { (1, 0) };
+                let add = matches!(n.op, NodeOp::Add);
+                let mut op = Op::new(if add { OpKind::Add } else { OpKind::Mul }, ins[a], out);
+                op.in1 = ins[b];
                 op.set_activation(n.act);
                 if self.int8() {
-                    let sy = self.qp(n.output).scale;
-                    op.quant = self.w.add_f32s(&[self.qp(n.inputs[0]).scale / sy, self.qp(n.inputs[1]).scale / sy]);
+                    let (sa, sb, sy) = (self.qp(n.inputs[a]).scale, self.qp(n.inputs[b]).scale, self.qp(n.output).scale);
+                    // The int8 multiply rule's M = (s_a * s_b) / s_y, in that order, in f32.
+                    op.quant = self.w.add_f32s(&if add { vec![sa / sy, sb / sy] } else { vec![sa * sb / sy] });
                 }
                 self.push(op, n, ni);
             }
@@ -334,6 +373,20 @@ impl<'g> Lowering<'g> {
         } else {
             let mut op = Op::new(OpKind::Act, tin, tout);
             op.set_activation(a);
+            op
+        }
+    }
+
+    /// A point-wise function from tensor `tin` (IR value `x`) to `tout` (value `y`): its
+    /// 256-entry table in int8, an [`OpKind::Unary`] op in f32.
+    fn unary(&mut self, u: Unary, tin: u16, tout: u16, x: ValueId, y: ValueId) -> Op {
+        if self.int8() {
+            let mut op = Op::new(OpKind::Lut, tin, tout);
+            op.quant = self.w.add_blob(&lut(|v| u.apply(v), self.qp(x), self.qp(y)));
+            op
+        } else {
+            let mut op = Op::new(OpKind::Unary, tin, tout);
+            op.set_unary(u);
             op
         }
     }

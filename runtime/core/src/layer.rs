@@ -13,7 +13,7 @@
 use crate::format::packing::Blocked;
 use crate::format::{File, Packing, Precision, TensorInfo, NO_TENSOR, WEIGHT_ALIGN};
 use crate::kernels::{Geom, DEPTHWISE_MAX_TAPS};
-use crate::ops::{Activation, Blob, Op, OpKind};
+use crate::ops::{Activation, Blob, Op, OpKind, PadMode, Unary};
 use crate::{cast, Error, Result};
 
 /// The weights of a conv or dense layer, typed by the model's precision.
@@ -85,6 +85,40 @@ pub(crate) enum LayerKind<'a> {
     Lut(&'a [u8]),
     /// f32 standalone activation.
     Act,
+    /// f32 point-wise function.
+    Unary(Unary),
+    /// `y = x * b`, `b` of x's shape or `[1, 1, 1, C]`; int8 requantizes the product of
+    /// the two zero-point-free inputs by `mult = s_x * s_b / s_y` (`1` for f32).
+    Mul {
+        /// The second input.
+        b: TensorInfo,
+        /// Requantization multiplier (int8).
+        mult: f32,
+    },
+    /// Per-channel PRelu.
+    PRelu(PRelu<'a>),
+    /// Height/width padding.
+    Pad(Pad),
+}
+
+/// A Pad layer: `[top, left, bottom, right]` and how the border is filled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pad {
+    /// Pads top, left, bottom, right.
+    pub pads: [usize; 4],
+    /// Fill mode.
+    pub mode: PadMode,
+    /// The constant (f32; an int8 model quantizes it with the input's parameters).
+    pub value: f32,
+}
+
+/// The parameters of a PRelu layer of `C` channels.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PRelu<'a> {
+    /// int8: `mult[0] = s_x / s_y` for `x >= zx`, `mult[1 + c] = s_x * slope[c] / s_y` below.
+    I8 { mult: &'a [f32] },
+    /// f32: the slopes.
+    F32 { slope: &'a [f32] },
 }
 
 /// One decoded op.
@@ -145,7 +179,7 @@ pub(crate) fn layer<'a>(f: &File<'a>, i: usize) -> Result<Layer<'a>> {
         return Err(Error::UnsupportedKernel { index: i });
     }
     let nt = f.meta.n_tensors;
-    let two_inputs = kind == OpKind::Add;
+    let two_inputs = matches!(kind, OpKind::Add | OpKind::Mul);
     if op.in0 as usize >= nt || op.out as usize >= nt {
         return Err(r.bad("tensor index out of range"));
     }
@@ -283,6 +317,42 @@ impl<'a> Reader<'a> {
                 self.no_blobs([o.weights, o.bias, o.quant])?;
                 LayerKind::Act
             }
+            OpKind::Unary => {
+                if self.int8 {
+                    return Err(self.bad("point-wise function needs f32 tensors (int8 uses a lookup table)"));
+                }
+                self.no_blobs([o.weights, o.bias, o.quant])?;
+                LayerKind::Unary(o.unary().ok_or(self.bad("unknown point-wise function or invalid parameters"))?)
+            }
+            OpKind::Mul => {
+                let b = b.ok_or(self.bad("wrong number of inputs"))?;
+                let [mult] = self.rescale::<1>()?;
+                LayerKind::Mul { b, mult }
+            }
+            OpKind::PRelu => {
+                let c = x.dims[3];
+                self.no_blobs([o.bias])?;
+                LayerKind::PRelu(if self.int8 {
+                    self.no_blobs([o.weights])?;
+                    PRelu::I8 { mult: self.f32s(o.quant, c + 1)? }
+                } else {
+                    self.no_blobs([o.quant])?;
+                    PRelu::F32 { slope: self.f32s(o.weights, c)? }
+                })
+            }
+            OpKind::Pad => {
+                self.no_blobs([o.weights, o.bias, o.quant])?;
+                let mode = PadMode::from_u32(o.aux).ok_or(self.bad("unknown pad mode"))?;
+                if !o.act_a.is_finite() || o.act_b != 0.0 || (mode != PadMode::Constant && o.act_a != 0.0) {
+                    return Err(self.bad("invalid pad value"));
+                }
+                let pads = [o.pad_t, o.pad_l, o.pad_b, o.pad_r].map(|p| p as usize);
+                let fits = |i: usize, p0: usize, p1: usize, o: usize| i + p0 + p1 == o && (mode != PadMode::Reflect || (p0 < i && p1 < i));
+                if !fits(x.dims[1], pads[0], pads[2], y.dims[1]) || !fits(x.dims[2], pads[1], pads[3], y.dims[2]) || x.dims[3] != y.dims[3] {
+                    return Err(self.bad("pad output shape does not match the pads (reflect pads must be smaller than the side)"));
+                }
+                LayerKind::Pad(Pad { pads, mode, value: o.act_a })
+            }
             OpKind::Lut => {
                 if !self.int8 {
                     return Err(self.bad("lookup table needs int8 tensors of one shape"));
@@ -351,7 +421,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The requantization multipliers of an int8 Add (2) or ConcatPart (1); `1.0` each in
+    /// The requantization multipliers of an int8 Add (2), Mul or ConcatPart (1); `1.0` each in
     /// an f32 model, which stores none (no weights or bias either way).
     fn rescale<const N: usize>(&self) -> Result<[f32; N]> {
         let o = &self.op;

@@ -30,6 +30,18 @@ pub enum OpKind {
     /// Depthwise 2-D convolution: `groups == ic == oc` and at most
     /// [`crate::kernels::DEPTHWISE_MAX_TAPS`] taps; record fields as [`OpKind::Conv2d`].
     DepthwiseConv2d = 10,
+    /// f32 point-wise function of one tensor ([`Unary`]: `aux` is its code, `act_a` /
+    /// `act_b` its parameters); int8 models use [`OpKind::Lut`].
+    Unary = 11,
+    /// Element-wise product `y = a * b` of two activations; `b` has `a`'s shape or is
+    /// `[1, 1, 1, C]` (one value per channel, broadcast over H and W).
+    Mul = 12,
+    /// `y = x` where `x >= 0`, else `slope[c] * x`, one slope per channel.
+    PRelu = 13,
+    /// Pads height and width by `pad_t`, `pad_l`, `pad_b`, `pad_r` ([`PadMode`] in `aux`,
+    /// the constant in `act_a`; int8 keeps the input's quantization and pads with the
+    /// constant quantized by it, the zero point for 0).
+    Pad = 14,
 }
 
 impl OpKind {
@@ -46,6 +58,10 @@ impl OpKind {
             8 => OpKind::Lut,
             9 => OpKind::Act,
             10 => OpKind::DepthwiseConv2d,
+            11 => OpKind::Unary,
+            12 => OpKind::Mul,
+            13 => OpKind::PRelu,
+            14 => OpKind::Pad,
             _ => return None,
         })
     }
@@ -62,6 +78,10 @@ impl OpKind {
             OpKind::Lut => "Lut",
             OpKind::Act => "Activation",
             OpKind::DepthwiseConv2d => "DepthwiseConv2D",
+            OpKind::Unary => "Unary",
+            OpKind::Mul => "Mul",
+            OpKind::PRelu => "PRelu",
+            OpKind::Pad => "Pad",
         }
     }
 }
@@ -95,6 +115,116 @@ impl Activation {
                 }
             }
         }
+    }
+}
+
+/// A point-wise function of an [`OpKind::Unary`] op (f32; an int8 model stores the same
+/// function as a 256-entry [`OpKind::Lut`] table the compiler builds with [`Unary::apply`]).
+/// ONNX semantics; the default parameters are ONNX's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary {
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `clamp(alpha * x + beta, 0, 1)`.
+    HardSigmoid(f32, f32),
+    /// `x * clamp(x / 6 + 1/2, 0, 1)`.
+    HardSwish,
+    /// `x * sigmoid(x)` (Swish / SiLU).
+    Swish,
+    /// `tanh(x)`.
+    Tanh,
+    /// `x` if `x >= 0` else `alpha * (e^x - 1)`.
+    Elu(f32),
+    /// `gamma * x` if `x > 0` else `gamma * alpha * (e^x - 1)` (`(alpha, gamma)`).
+    Selu(f32, f32),
+    /// `ln(1 + e^x)`.
+    Softplus,
+}
+
+impl Unary {
+    /// The code stored in the op's `aux` field, and the two parameters (`act_a`, `act_b`).
+    pub fn encode(self) -> (u32, f32, f32) {
+        match self {
+            Unary::Sigmoid => (1, 0.0, 0.0),
+            Unary::HardSigmoid(a, b) => (2, a, b),
+            Unary::HardSwish => (3, 0.0, 0.0),
+            Unary::Swish => (4, 0.0, 0.0),
+            Unary::Tanh => (5, 0.0, 0.0),
+            Unary::Elu(a) => (6, a, 0.0),
+            Unary::Selu(a, g) => (7, a, g),
+            Unary::Softplus => (8, 0.0, 0.0),
+        }
+    }
+
+    /// Decode `(code, a, b)`; `None` for an unknown code, a non-finite parameter or a
+    /// non-zero unused parameter.
+    pub fn decode(code: u32, a: f32, b: f32) -> Option<Unary> {
+        let u = match code {
+            1 => Unary::Sigmoid,
+            2 => Unary::HardSigmoid(a, b),
+            3 => Unary::HardSwish,
+            4 => Unary::Swish,
+            5 => Unary::Tanh,
+            6 => Unary::Elu(a),
+            7 => Unary::Selu(a, b),
+            8 => Unary::Softplus,
+            _ => return None,
+        };
+        let ok = a.is_finite() && b.is_finite() && u.encode() == (code, a, b);
+        ok.then_some(u)
+    }
+
+    /// Apply to one value (libm, so every target computes the same f32).
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        let sigmoid = |v: f32| 1.0 / (1.0 + libm::expf(-v));
+        match self {
+            Unary::Sigmoid => sigmoid(x),
+            Unary::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
+            Unary::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Unary::Swish => x * sigmoid(x),
+            Unary::Tanh => libm::tanhf(x),
+            Unary::Elu(a) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    a * libm::expm1f(x)
+                }
+            }
+            Unary::Selu(a, g) => {
+                if x > 0.0 {
+                    g * x
+                } else {
+                    g * (a * libm::expm1f(x))
+                }
+            }
+            // ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|), which neither overflows nor loses
+            // the small values of a large negative x.
+            Unary::Softplus => x.max(0.0) + libm::log1pf(libm::expf(-x.abs())),
+        }
+    }
+}
+
+/// How a [`OpKind::Pad`] op fills the border (ONNX Pad's `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadMode {
+    /// A constant value.
+    Constant = 0,
+    /// Mirror without repeating the edge (`[a b c]` → `c b [a b c] b a`); pads smaller than the side.
+    Reflect = 1,
+    /// Repeat the edge (`a a [a b c] c c`).
+    Edge = 2,
+}
+
+impl PadMode {
+    /// Decode from the op's `aux` field.
+    pub fn from_u32(v: u32) -> Option<PadMode> {
+        Some(match v {
+            0 => PadMode::Constant,
+            1 => PadMode::Reflect,
+            2 => PadMode::Edge,
+            _ => return None,
+        })
     }
 }
 
@@ -233,6 +363,21 @@ impl Op {
             3 => Activation::LeakyRelu(self.act_a),
             _ => return None,
         })
+    }
+
+    /// The point-wise function of an [`OpKind::Unary`] record (`None` if unknown or malformed).
+    pub fn unary(&self) -> Option<Unary> {
+        Unary::decode(self.aux, self.act_a, self.act_b)
+    }
+
+    /// Make this an [`OpKind::Unary`] record of `u` (no fused activation).
+    pub fn set_unary(&mut self, u: Unary) {
+        let (code, a, b) = u.encode();
+        self.kind = OpKind::Unary as u8;
+        self.act = 0;
+        self.aux = code;
+        self.act_a = a;
+        self.act_b = b;
     }
 
     /// Set the activation fields from an [`Activation`].

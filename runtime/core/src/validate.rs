@@ -7,7 +7,7 @@
 
 use crate::format::packing::{Blocked, OC_BLOCK};
 use crate::format::{meta, rd_u32, section, DType, File, Header, Packing, BUFFER_ALIGN, HEADER_LEN, MAX_TENSORS, TENSOR_ALIGN};
-use crate::layer::{layer, Layer, LayerKind, Params};
+use crate::layer::{layer, Layer, LayerKind, Params, PRelu};
 use crate::lifetimes::{lifetimes, Broken, UNWRITTEN};
 use crate::ops::Op;
 use crate::{crc32, Error, Result};
@@ -142,17 +142,19 @@ fn check_layer(l: &Layer<'_>) -> Check {
             }
             check_params(&d.params, d.packing, Blocked::dense(oc, x.len(), true))
         }
-        LayerKind::MaxPool(_) | LayerKind::AvgPool { .. } => {
+        LayerKind::MaxPool(_) | LayerKind::AvgPool { .. } | LayerKind::Pad(_) => {
             if x.dtype == DType::I8 && (x.scale != y.scale || x.zero_point != y.zero_point) {
-                return Err("int8 pooling must keep the quantization");
+                return Err("int8 pooling and padding must keep the quantization");
             }
             Ok(())
         }
         LayerKind::Add { b, rescale } => {
-            if b.dims != y.dims || x.dims != y.dims {
-                return Err("add inputs and output must have one shape");
-            }
+            broadcast_inputs(l, b)?;
             finite_mults(rescale)
+        }
+        LayerKind::Mul { b, mult } => {
+            broadcast_inputs(l, b)?;
+            finite_mults(&[*mult])
         }
         LayerKind::ConcatPart { offset, rescale } => {
             if x.dims[..3] != y.dims[..3] || offset.checked_add(ic).map_or(true, |e| e > oc) {
@@ -163,7 +165,29 @@ fn check_layer(l: &Layer<'_>) -> Check {
         LayerKind::Softmax => same_shape("softmax must keep the shape"),
         LayerKind::Act => same_shape("standalone activation needs f32 tensors of one shape"),
         LayerKind::Lut(_) => same_shape("lookup table needs int8 tensors of one shape"),
+        LayerKind::Unary(_) => same_shape("point-wise function needs tensors of one shape"),
+        LayerKind::PRelu(p) => {
+            same_shape("prelu must keep the shape")?;
+            let v = match p {
+                PRelu::I8 { mult } => mult,
+                PRelu::F32 { slope } => slope,
+            };
+            if v.iter().any(|m| !m.is_finite()) {
+                return Err("invalid prelu slope or multiplier");
+            }
+            Ok(())
+        }
     }
+}
+
+/// A two-input element-wise op (Add, Mul): the first input has the output's shape, the
+/// second too or `[1, 1, 1, C]` (one value per channel, broadcast over H and W).
+fn broadcast_inputs(l: &Layer<'_>, b: &crate::format::TensorInfo) -> Check {
+    let c = l.y.dims[3];
+    if l.x.dims != l.y.dims || (b.dims != l.y.dims && b.dims != [1, 1, 1, c]) {
+        return Err("element-wise inputs must have the output's shape (the second may be [1, 1, 1, C])");
+    }
+    Ok(())
 }
 
 /// int8 multipliers finite and non-negative, BLOCKED int8 weights zero padded (`shape` is

@@ -12,6 +12,9 @@ use kestrel_runtime::{crc32, Error, Model};
 /// with `KESTREL_BLESS=1 cargo test -p kestrel-tests --test fuzz_regressions`).
 const INT8: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_all_ops.int8.kes");
 const F32: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_all_ops.f32.kes");
+/// The point-wise and broadcasting ops (Unary, Lut, Mul, broadcast Add, PRelu), made the same way.
+const NEW_INT8: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_new_ops.int8.kes");
+const NEW_F32: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_new_ops.f32.kes");
 /// The reference workload (too slow for Miri).
 const MNIST: &[u8] = include_bytes!("../../../tests/golden/mnist_cnn_28.int8.kes");
 
@@ -80,7 +83,7 @@ fn load_and_run(bytes: &[u8]) -> Result<Vec<f32>, Error> {
 
 #[test]
 fn every_op_runs_on_the_scalar_kernels() {
-    for (name, bytes, n) in [("int8", INT8, 3), ("f32", F32, 3), ("mnist", MNIST, 10)] {
+    for (name, bytes, n) in [("int8", INT8, 3), ("f32", F32, 3), ("new int8", NEW_INT8, 3), ("new f32", NEW_F32, 3), ("mnist", MNIST, 10)] {
         if cfg!(miri) && name == "mnist" {
             continue;
         }
@@ -117,22 +120,84 @@ fn reseal(b: &mut [u8]) {
 
 #[test]
 fn resealed_corruptions_are_refused_or_run() {
-    let mut accepted = 0;
-    for i in (0..INT8.len()).step_by(STRIDE) {
-        for v in [INT8[i] ^ 0x01, INT8[i] ^ 0x80, 0xFF] {
-            if v == INT8[i] {
-                continue;
+    for (name, file) in [("all ops", INT8), ("new ops", NEW_INT8), ("new ops f32", NEW_F32)] {
+        let mut accepted = 0;
+        for i in (0..file.len()).step_by(STRIDE) {
+            for v in [file[i] ^ 0x01, file[i] ^ 0x80, 0xFF] {
+                if v == file[i] {
+                    continue;
+                }
+                let mut b = file.to_vec();
+                b[i] = v;
+                assert!(Model::load(Aligned::new(&b).bytes()).is_err(), "{name}: byte {i} = {v:#x} accepted");
+                reseal(&mut b);
+                // Under Miri only the validator runs (the kernels run in the tests above).
+                let ok = if cfg!(miri) { Model::load(Aligned::new(&b).bytes()).is_ok() } else { load_and_run(&b).is_ok() };
+                accepted += ok as usize;
             }
-            let mut b = INT8.to_vec();
-            b[i] = v;
-            assert!(Model::load(Aligned::new(&b).bytes()).is_err(), "byte {i} = {v:#x} accepted");
-            reseal(&mut b);
-            // Under Miri only the validator runs (the kernels run in the tests above).
-            let ok = if cfg!(miri) { Model::load(Aligned::new(&b).bytes()).is_ok() } else { load_and_run(&b).is_ok() };
-            accepted += ok as usize;
         }
+        eprintln!("{name}: {accepted} re-sealed corruptions loaded and ran");
     }
-    eprintln!("{accepted} re-sealed corruptions loaded and ran");
+}
+
+/// Byte offset of the OPS section of `file`.
+fn ops_section(file: &[u8]) -> usize {
+    use kestrel_runtime::format::section;
+    let n = u32::from_le_bytes(file[24..28].try_into().unwrap()) as usize;
+    (0..n)
+        .map(|i| HEADER_LEN + i * format::SECTION_ENTRY_LEN)
+        .find(|&e| u32::from_le_bytes(file[e..e + 4].try_into().unwrap()) == section::OPS)
+        .map(|e| u32::from_le_bytes(file[e + 4..e + 8].try_into().unwrap()) as usize)
+        .expect("ops section")
+}
+
+/// The new op records, each changed into what the decoder must refuse (an unknown or
+/// malformed point-wise function, a function in an int8 model, a second input of the wrong
+/// shape, a missing slope): each is `BadOp` naming the op, never a panic.
+#[test]
+fn malformed_new_op_records_are_typed_errors() {
+    use kestrel_runtime::format::op;
+    use kestrel_runtime::OpKind;
+    let patch = |file: &[u8], i: usize, at: usize, bytes: &[u8]| {
+        let mut b = file.to_vec();
+        let o = ops_section(file) + i * op::LEN + at;
+        b[o..o + bytes.len()].copy_from_slice(bytes);
+        reseal(&mut b);
+        Model::load(Aligned::new(&b).bytes()).map(|_| ())
+    };
+    let refused = |r: Result<(), Error>, i: usize, what: &str| match r {
+        Err(Error::BadOp { index, .. }) if index == i => {}
+        other => panic!("{what}: op {i}: {other:?}"),
+    };
+    let (f, i8b) = (Aligned::new(NEW_F32), Aligned::new(NEW_INT8));
+    let (mf, mi) = (Model::load(f.bytes()).expect("f32"), Model::load(i8b.bytes()).expect("int8"));
+    let kinds = |m: &Model<'_>, k: OpKind| (0..m.n_ops()).filter(|&i| m.op(i).op_kind() == Some(k)).collect::<Vec<_>>();
+    let unary = kinds(&mf, OpKind::Unary);
+    assert_eq!(unary.len(), 8, "f32 seed: every function (Swish fused) and the gate");
+    for &i in &unary {
+        refused(patch(NEW_F32, i, op::AUX, &99u32.to_le_bytes()), i, "unknown function");
+        refused(patch(NEW_F32, i, op::ACT_A, &f32::NAN.to_le_bytes()), i, "NaN parameter");
+        refused(patch(NEW_F32, i, op::ACT, &[1]), i, "fused activation on a function");
+    }
+    // A function record in an int8 model (in place of its lookup table).
+    let lut = kinds(&mi, OpKind::Lut)[0];
+    refused(patch(NEW_INT8, lut, op::KIND, &[OpKind::Unary as u8]), lut, "function in an int8 model");
+    let sig = unary.iter().copied().find(|&i| mf.op(i).unary() == Some(kestrel_runtime::Unary::Sigmoid)).expect("sigmoid");
+    refused(patch(NEW_F32, sig, op::ACT_B, &1f32.to_le_bytes()), sig, "unused parameter set");
+    for (name, m, file) in [("f32", &mf, NEW_F32), ("int8", &mi, NEW_INT8)] {
+        let mul = kinds(m, OpKind::Mul);
+        assert_eq!(mul.len(), 1, "{name}: the excite Mul");
+        // Swap the inputs: the full-size input must come first.
+        let o = m.op(mul[0]);
+        let (a, b) = (o.in0.to_le_bytes(), o.in1.to_le_bytes());
+        refused(patch(file, mul[0], op::IN0, &[b[0], b[1], a[0], a[1]]), mul[0], &format!("{name}: swapped Mul inputs"));
+        refused(patch(file, mul[0], op::IN1, &[0xFF, 0xFF]), mul[0], &format!("{name}: Mul without its second input"));
+        let prelu = kinds(m, OpKind::PRelu);
+        assert_eq!(prelu.len(), 1, "{name}: one PRelu");
+        let blob = if name == "f32" { op::WEIGHTS } else { op::QUANT };
+        refused(patch(file, prelu[0], blob + 4, &0u32.to_le_bytes()), prelu[0], &format!("{name}: PRelu without slopes"));
+        refused(patch(file, prelu[0], op::KIND, &[OpKind::Mul as u8]), prelu[0], &format!("{name}: PRelu record as Mul"));
+    }
 }
 
 /// The output tensor's bytes after a run on kernel set `k`.

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use kestrel_runtime::Activation;
+use kestrel_runtime::{Activation, PadMode, Unary};
 use crate::onnx::pb;
 
 use super::pb_util::{self, attr_f, attr_i, attr_ints, OPSET};
@@ -355,6 +355,28 @@ impl<'a> Exporter<'a> {
         }
     }
 
+    /// Emit point-wise function `u` of `x` as node `name` writing `out`. Swish and HardSwish
+    /// are written as `x * Sigmoid(x)` and `x * HardSigmoid(x)` (opset 13 has no op for
+    /// either); the gate is a float tensor inside the pair, not quantized in QDQ, so ONNX
+    /// Runtime computes what the `.kes` table holds.
+    fn unary(&mut self, name: &str, u: Unary, x: &str, out: &str) {
+        let gated = |e: &mut Self, op: &str, attrs: Vec<pb::AttributeProto>| {
+            let gate = e.tname(&format!("{name}_gate"));
+            e.emit_aux(op, &format!("{name}_gate"), &[x], &[&gate], attrs);
+            e.emit("Mul", name, &[x, &gate], &[out], vec![]);
+        };
+        match u {
+            Unary::Sigmoid => self.emit("Sigmoid", name, &[x], &[out], vec![]),
+            Unary::HardSigmoid(a, b) => self.emit("HardSigmoid", name, &[x], &[out], vec![attr_f("alpha", a), attr_f("beta", b)]),
+            Unary::HardSwish => gated(self, "HardSigmoid", vec![attr_f("alpha", 1.0 / 6.0), attr_f("beta", 0.5)]),
+            Unary::Swish => gated(self, "Sigmoid", vec![]),
+            Unary::Tanh => self.emit("Tanh", name, &[x], &[out], vec![]),
+            Unary::Elu(a) => self.emit("Elu", name, &[x], &[out], vec![attr_f("alpha", a)]),
+            Unary::Selu(a, g) => self.emit("Selu", name, &[x], &[out], vec![attr_f("alpha", a), attr_f("gamma", g)]),
+            Unary::Softplus => self.emit("Softplus", name, &[x], &[out], vec![]),
+        }
+    }
+
     /// Emit node `n`, reading its inputs' current tensors and writing `out`; a fused
     /// activation becomes its own node after the op (the op writes `{node}_preact`).
     fn node(&mut self, n: &Node, out: &str) {
@@ -432,6 +454,31 @@ impl<'a> Exporter<'a> {
                 self.spatial(n, "AveragePool", vec![ins[0].clone()], attrs, out);
             }
             NodeOp::Act(a) => self.act(&n.name, Some(&n.name), *a, &ins[0], out),
+            NodeOp::Unary(u) => self.unary(&n.name, *u, &ins[0], out),
+            NodeOp::PRelu { slope } => {
+                let (dims, tiled) = prelu_slope(&g.values[n.inputs[0]], slope);
+                let s = self.init_f32(&format!("{}.slope", n.name), &dims, &tiled);
+                self.emit("PRelu", &n.name, &[&ins[0], &s], &[out], vec![]);
+            }
+            NodeOp::Mul => {
+                let refs: Vec<&str> = ins.iter().map(|s| s.as_str()).collect();
+                self.emit("Mul", &n.name, &refs, &[out], vec![]);
+            }
+            NodeOp::Pad { pads, mode, value } => {
+                let [t, l, b, r] = pads.map(|p| p as i64);
+                let onnx_pads = match g.values[n.inputs[0]].layout {
+                    Layout::Nhwc => [0, t, l, 0, 0, b, r, 0],
+                    _ => [0, 0, t, l, 0, 0, b, r],
+                };
+                let p = self.init_i64(&format!("{}.pads", n.name), &[8], &onnx_pads);
+                let v = self.init_f32(&format!("{}.value", n.name), &[], &[*value]);
+                let mode = match mode {
+                    PadMode::Constant => "constant",
+                    PadMode::Reflect => "reflect",
+                    PadMode::Edge => "edge",
+                };
+                self.emit("Pad", &n.name, &[&ins[0], &p, &v], &[out], vec![pb_util::attr_s("mode", mode)]);
+            }
             NodeOp::Softmax => {
                 let axis = if ov.layout == Layout::Nchw { 1 } else { -1 };
                 self.emit("Softmax", &n.name, &[&ins[0]], &[out], vec![attr_i("axis", axis)]);
@@ -513,6 +560,20 @@ impl<'a> Exporter<'a> {
                 vec![attr_ints("perm", &[0, 2, 3, 1])],
             );
         }
+    }
+}
+
+/// A PRelu slope initializer that broadcasts per channel against the ONNX view of `x`:
+/// `[C, 1, 1]` for NCHW, `[C]` for NHWC and vectors, the slopes laid out in the view's
+/// order for a flattened map.
+fn prelu_slope(x: &Value, slope: &[f32]) -> (Vec<usize>, Vec<f32>) {
+    let [_, h, w, c] = x.dims;
+    match x.layout {
+        Layout::Nchw => (vec![c, 1, 1], slope.to_vec()),
+        _ if h * w == 1 => (vec![c], slope.to_vec()),
+        Layout::Nhwc => (vec![c], slope.to_vec()),
+        Layout::FlatHwc => (vec![h * w * c], slope.iter().copied().cycle().take(h * w * c).collect()),
+        Layout::FlatChw => (vec![h * w * c], slope.iter().flat_map(|&s| std::iter::repeat_n(s, h * w)).collect()),
     }
 }
 

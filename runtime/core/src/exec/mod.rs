@@ -14,8 +14,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cast::{self, Elem};
 use crate::format::{packing::OC_BLOCK, DType, TensorInfo, BUFFER_ALIGN};
-use crate::kernels::{self, ConvF32, ConvI8, DenseF32, DenseI8, Geom, Kernels, QOut};
-use crate::layer::{Conv, Dense, Layer, LayerKind, Params};
+use crate::kernels::{self, ConvF32, ConvI8, DenseF32, DenseI8, Geom, Kernels, MulI8, QOut};
+use crate::layer::{Conv, Dense, Layer, LayerKind, PRelu, Params};
 use crate::ops::Activation;
 use crate::parallel::{Parallel, Sequential, MIN_PART_MACS};
 use crate::scratch::{part_scratch, Regions};
@@ -70,7 +70,7 @@ fn broken(what: &'static str) -> Error {
 /// also get regions of `scratch`, the arena past the planned activations: `scratch.rs`).
 fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8], scratch: &mut [u8]) -> Result<()> {
     let b = match l.kind {
-        LayerKind::Add { b, .. } => (b.offset, b.size),
+        LayerKind::Add { b, .. } | LayerKind::Mul { b, .. } => (b.offset, b.size),
         _ => (0, 0),
     };
     let ranges = [(l.x.offset, l.x.size), b];
@@ -94,6 +94,16 @@ fn run_layer(l: &Layer<'_>, k: &Kernels, par: &dyn Parallel, arena: &mut [u8], s
             r.rows(&g, &|x, oy0, y| (k.avgpool_i8)(&g, incl, zx, x, oy0, y))
         }
         LayerKind::AvgPool { g, count_include_pad: incl } => r.rows(&g, &|x, oy0, y| (k.avgpool_f32)(&g, incl, x, oy0, y)),
+        LayerKind::Mul { b: bt, mult } if int8 => {
+            let m = MulI8 { a: cast::i8s(r.x), za: l.x.zero_point, b: cast::i8s(b), zb: bt.zero_point, mult, q: qout(&l.y, l.act) };
+            (k.mul_i8)(&m, cast::i8s_mut(r.y));
+            Ok(())
+        }
+        LayerKind::Mul { .. } => {
+            let (a, b) = (f32::view(r.x).ok_or(MISALIGNED)?, f32::view(b).ok_or(MISALIGNED)?);
+            (k.mul_f32)(a, b, f32::view_mut(r.y).ok_or(MISALIGNED)?);
+            Ok(())
+        }
         _ => elementwise(l, r.x, b, r.y),
     }
 }
@@ -156,7 +166,8 @@ fn dense(k: &Kernels, d: &Dense<'_>, l: &Layer<'_>, r: Run<'_, '_>) -> Result<()
     }
 }
 
-/// The ops without a kernel-table slot: add, concat, softmax, lookup table, activation.
+/// The ops without a kernel-table slot: add, concat, softmax, lookup table, activation,
+/// point-wise function, PRelu, pad.
 fn elementwise(l: &Layer<'_>, x: &[u8], b: &[u8], y: &mut [u8]) -> Result<()> {
     if l.x.dtype == DType::I8 {
         elementwise_i8(l, cast::i8s(x), cast::i8s(b), cast::i8s_mut(y))
@@ -178,6 +189,8 @@ fn elementwise_i8(l: &Layer<'_>, x: &[i8], b: &[i8], y: &mut [i8]) -> Result<()>
         LayerKind::ConcatPart { offset, rescale } => kernels::concat_part_i8(x, xt.dims[3], xt.zero_point, rescale, y, yt.dims[3], offset, yt.zero_point),
         LayerKind::Softmax => kernels::softmax_i8(x, xt.dims[3], xt.scale, yt.scale, yt.zero_point, y),
         LayerKind::Lut(table) => kernels::lut_i8(x, table, y),
+        LayerKind::PRelu(PRelu::I8 { mult }) => kernels::prelu_i8(x, xt.zero_point, mult, yt.zero_point, y),
+        LayerKind::Pad(p) => kernels::pad(x, hwc(xt), p.pads, p.mode, kernels::quantize_f32(p.value, xt.scale, xt.zero_point), y),
         _ => return Err(broken("no int8 elementwise kernel for this op")),
     }
     Ok(())
@@ -189,9 +202,17 @@ fn elementwise_f32(l: &Layer<'_>, x: &[f32], b: &[f32], y: &mut [f32]) -> Result
         LayerKind::ConcatPart { offset, .. } => kernels::concat_part_f32(x, l.x.dims[3], y, l.y.dims[3], offset),
         LayerKind::Softmax => kernels::softmax_f32(x, l.x.dims[3], y),
         LayerKind::Act => act_f32(x, l.act, y),
+        LayerKind::Unary(u) => kernels::unary_f32(u, x, y),
+        LayerKind::PRelu(PRelu::F32 { slope }) => kernels::prelu_f32(x, slope, y),
+        LayerKind::Pad(p) => kernels::pad(x, hwc(&l.x), p.pads, p.mode, p.value, y),
         _ => return Err(broken("no f32 elementwise kernel for this op")),
     }
     Ok(())
+}
+
+/// Height, width and channels of an NHWC tensor.
+fn hwc(t: &TensorInfo) -> [usize; 3] {
+    [t.dims[1], t.dims[2], t.dims[3]]
 }
 
 /// f32 standalone activation.

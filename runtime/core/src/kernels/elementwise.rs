@@ -5,20 +5,31 @@ use super::{quantize_f32, round_half_even};
 use crate::ops::Activation;
 
 /// int8 add: `y = clamp(round_half_even((a - za) * ra + (b - zb) * rb) + zy)` with
-/// `ra = sa / sy`, `rb = sb / sy`; `lo..=hi` narrowed by a fused ReLU/Clip.
+/// `ra = sa / sy`, `rb = sb / sy`; `lo..=hi` narrowed by a fused ReLU/Clip. `b` has `a`'s
+/// length or is one value per channel (`[1, 1, 1, C]`), read again for every run of `a`.
 #[allow(clippy::too_many_arguments)]
 pub fn add_i8(a: &[i8], za: i32, ra: f32, b: &[i8], zb: i32, rb: f32, zy: i32, lo: i32, hi: i32, y: &mut [i8]) {
-    for ((o, &p), &q) in y.iter_mut().zip(a).zip(b) {
-        let v = (p as i32 - za) as f32 * ra + (q as i32 - zb) as f32 * rb;
-        let v = v.max((lo - zy) as f32).min((hi - zy) as f32);
-        *o = (round_half_even(v) as i32 + zy) as i8;
+    if b.is_empty() {
+        return;
+    }
+    for (yr, ar) in y.chunks_mut(b.len()).zip(a.chunks(b.len())) {
+        for ((o, &p), &q) in yr.iter_mut().zip(ar).zip(b) {
+            let v = (p as i32 - za) as f32 * ra + (q as i32 - zb) as f32 * rb;
+            let v = v.max((lo - zy) as f32).min((hi - zy) as f32);
+            *o = (round_half_even(v) as i32 + zy) as i8;
+        }
     }
 }
 
-/// f32 add with fused activation.
+/// f32 add with fused activation (`b` broadcast as in [`add_i8`]).
 pub fn add_f32(a: &[f32], b: &[f32], act: Activation, y: &mut [f32]) {
-    for ((o, &p), &q) in y.iter_mut().zip(a).zip(b) {
-        *o = act.apply(p + q);
+    if b.is_empty() {
+        return;
+    }
+    for (yr, ar) in y.chunks_mut(b.len()).zip(a.chunks(b.len())) {
+        for ((o, &p), &q) in yr.iter_mut().zip(ar).zip(b) {
+            *o = act.apply(p + q);
+        }
     }
 }
 

@@ -34,7 +34,11 @@ mod maxpool_driver;
 mod scalar_conv2d;
 mod scalar_dense;
 mod scalar_dwconv2d;
+mod scalar_mul;
+mod scalar_pad;
 mod scalar_pool;
+mod scalar_prelu;
+mod scalar_unary;
 pub mod x86;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", kestrel_arm_dsp, test))]
 #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))] // dsp: the checks only
@@ -47,7 +51,11 @@ pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, 
 pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
 pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
 pub use scalar_dwconv2d::{scalar_dwconv2d_f32, scalar_dwconv2d_i8};
+pub use scalar_mul::{scalar_mul_f32, scalar_mul_i8};
+pub use scalar_pad::pad;
 pub use scalar_pool::{scalar_avgpool_f32, scalar_avgpool_i8, scalar_maxpool_f32, scalar_maxpool_i8};
+pub use scalar_prelu::{prelu_f32, prelu_i8};
+pub use scalar_unary::unary_f32;
 #[cfg(any(test, feature = "writer"))]
 pub use layout::pack_blocked;
 pub use layout::{pack_blocked_into, WLayout};
@@ -172,6 +180,24 @@ pub struct DenseF32<'a> {
     pub act: Activation,
 }
 
+/// Arguments of an int8 element-wise multiply (the rule: `scalar_mul.rs`). `b` has `a`'s
+/// length or is one value per channel; `a` is read in runs of `b.len()`.
+#[derive(Debug, Clone, Copy)]
+pub struct MulI8<'a> {
+    /// First input.
+    pub a: &'a [i8],
+    /// Its zero point.
+    pub za: i32,
+    /// Second input (`a.len()` values, or `C` broadcast over every pixel).
+    pub b: &'a [i8],
+    /// Its zero point.
+    pub zb: i32,
+    /// `s_a * s_b / s_y`.
+    pub mult: f32,
+    /// Output quantization.
+    pub q: QOut,
+}
+
 /// The kernel table: filled with the scalar references, then overridden per architecture.
 ///
 /// Conv and pool kernels take `(args, oy0, y)` and write output rows `oy0..` into `y`,
@@ -216,6 +242,10 @@ pub struct Kernels {
     pub avgpool_f32: fn(&Geom, bool, &[f32], usize, &mut [f32]),
     /// Quantize an f32 tensor to int8 ([`quantize_f32`] on every element; `(x, scale, zp, y)`).
     pub quantize: fn(&[f32], f32, i32, &mut [i8]),
+    /// int8 element-wise multiply (`(args, y)`, `y.len()` outputs).
+    pub mul_i8: fn(&MulI8<'_>, &mut [i8]),
+    /// f32 element-wise multiply (`(a, b, y)`, `b` of `a`'s length or one run of channels).
+    pub mul_f32: fn(&[f32], &[f32], &mut [f32]),
 }
 
 impl core::fmt::Debug for Kernels {
@@ -240,6 +270,8 @@ pub const SCALAR: Kernels = Kernels {
     avgpool_i8: scalar_avgpool_i8,
     avgpool_f32: scalar_avgpool_f32,
     quantize: scalar_quantize,
+    mul_i8: scalar_mul_i8,
+    mul_f32: scalar_mul_f32,
 };
 
 /// [`scalar_conv2d_i8`] in the kernel table's shape (the reference needs no scratch).

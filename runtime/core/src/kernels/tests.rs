@@ -482,5 +482,6 @@ fn expected_kernel_sets_present() {
 
 mod depthwise;
 mod avgpool;
+mod mul;
 #[cfg(target_arch = "x86_64")]
 mod dsp_models;

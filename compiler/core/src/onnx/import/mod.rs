@@ -913,8 +913,21 @@ mod tests {
                 vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[2, 2]), attr_i("ceil_mode", 1)],
             )]
         };
-        let e = err_of(pool(3), vec![], &[1, 1, 6, 6], "y");
-        assert!(e.contains("node \"mp\" (MaxPool): attribute ceil_mode = 1"), "{e}");
+        // ceil_mode that adds a window: extra bottom/right padding (skipped by max pools).
+        let g = import(pool(3), vec![], ("x", &[1, 1, 6, 6]), "y").unwrap();
+        assert_eq!(g.values[g.output].dims, [1, 3, 3, 1]);
+        let NodeOp::MaxPool { win } = &g.nodes[0].op else { panic!("{:?}", g.nodes[0].op) };
+        assert_eq!(win.pads, [0, 0, 1, 1]);
+        // An average pool that counts pads can't take the extra padding.
+        let avg = vec![node(
+            "AveragePool",
+            "ap",
+            &["x"],
+            &["y"],
+            vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("strides", &[2, 2]), attr_i("ceil_mode", 1), attr_i("count_include_pad", 1)],
+        )];
+        let e = err_of(avg, vec![], &[1, 1, 6, 6], "y");
+        assert!(e.contains("node \"ap\" (AveragePool): attribute ceil_mode = 1"), "{e}");
         // ceil_mode that doesn't change the size is fine.
         let g = import(pool(2), vec![], ("x", &[1, 1, 6, 6]), "y").unwrap();
         assert_eq!(g.values[g.output].dims, [1, 3, 3, 1]);
@@ -1036,6 +1049,18 @@ mod tests {
             "test_add",
             "test_reshape",
             "test_transpose",
+            "test_sigmoid",
+            "test_hardsigmoid",
+            "test_hardswish",
+            "test_tanh",
+            "test_elu",
+            "test_selu",
+            "test_softplus",
+            "test_prelu",
+            "test_mul",
+            "test_pad",
+            "test_reflect_pad",
+            "test_edge_pad",
         ];
         let mut dirs: Vec<String> =
             std::fs::read_dir(root).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();

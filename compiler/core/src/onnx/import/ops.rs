@@ -2,7 +2,12 @@
 //! ONNX op type, looked up by [`builder`]. Each reads its node's inputs from the [`Ctx`]
 //! name tables, checks shapes, layouts and attributes, and appends IR nodes (or constants).
 
+mod pad;
+mod pointwise;
+
 use super::{checked_count, decode_tensor, CData, Const, Ctx, Nd, Result, MAX_WINDOW};
+use pad::pad;
+use pointwise::{affine, broadcast, elu, hard_sigmoid, hard_swish, mul, prelu, selu, sigmoid, softplus, tanh};
 use crate::ir::{Layout, NodeOp, Value, ValueId, Window};
 use kestrel_runtime::Activation;
 
@@ -18,6 +23,16 @@ pub(super) fn builder(op: &str) -> Option<Builder> {
         "Relu" => relu,
         "Clip" => clip,
         "LeakyRelu" => leaky_relu,
+        "PRelu" => prelu,
+        "Sigmoid" => sigmoid,
+        "HardSigmoid" => hard_sigmoid,
+        "HardSwish" => hard_swish,
+        "Tanh" => tanh,
+        "Elu" => elu,
+        "Selu" => selu,
+        "Softplus" => softplus,
+        "Mul" => mul,
+        "Pad" => pad,
         "MaxPool" => max_pool,
         "AveragePool" => avg_pool,
         "GlobalAveragePool" => global_avg_pool,
@@ -151,18 +166,15 @@ fn window(nd: &Nd, kernel: [usize; 2], in_hw: [usize; 2]) -> Result<(Window, [us
     Ok((win, [oh, ow]))
 }
 
-/// True if ONNX `ceil_mode = 1` gives a larger output than floor mode on some axis.
-fn ceil_grows(win: &Window, in_hw: [usize; 2]) -> bool {
-    (0..2).any(|a| {
-        let (i, s, p0) = (in_hw[a], win.strides[a], win.pads[a]);
-        let ext = win.dilations[a] * (win.kernel[a] - 1) + 1;
-        let span = (i + p0 + win.pads[a + 2]).saturating_sub(ext);
-        if span.is_multiple_of(s) {
-            return false;
-        }
-        // ceil adds one window, unless it would start in the end padding (PyTorch / ORT rule).
-        (span / s + 1) * s < i + p0
-    })
+/// The output size along axis `a` under ONNX `ceil_mode = 1`: one more window than floor
+/// mode where the span does not divide, unless that window would start in the end padding
+/// (PyTorch / ORT rule).
+fn ceil_out(win: &Window, in_hw: [usize; 2], a: usize) -> usize {
+    let (i, s, p0) = (in_hw[a], win.strides[a], win.pads[a]);
+    let ext = win.dilations[a] * (win.kernel[a] - 1) + 1;
+    let span = (i + p0 + win.pads[a + 2]).saturating_sub(ext);
+    let floor = span / s + 1;
+    if !span.is_multiple_of(s) && floor * s < i + p0 { floor + 1 } else { floor }
 }
 
 /// Input 0 as an NCHW activation, with its (h, w).
@@ -297,18 +309,30 @@ fn clip(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 // Pools
 
-/// Input, window and output (h, w) of MaxPool / AveragePool.
-fn pool_window(ctx: &Ctx, nd: &Nd) -> Result<(ValueId, Window, [usize; 2])> {
+/// Input, window and output (h, w) of MaxPool / AveragePool. `ceil_mode = 1` becomes extra
+/// bottom / right padding where it adds a window (the padded taps are skipped: max pools
+/// never read them, average pools without `count_include_pad` don't count them, so
+/// `ceil_pads` is false for an average pool that counts pads). The extra window starts
+/// inside the input, so the pad stays smaller than the window.
+fn pool_window(ctx: &Ctx, nd: &Nd, ceil_pads: bool) -> Result<(ValueId, Window, [usize; 2])> {
     let (x, in_hw) = nchw_input(ctx, nd)?;
     let kernel = hw_attr(nd, "kernel_shape", None)?;
-    let (win, out_hw) = window(nd, kernel, in_hw)?;
-    let ext = |a: usize| win.dilations[a] * (win.kernel[a] - 1) + 1;
-    if (0..4).any(|i| win.pads[i] >= ext(i % 2)) {
+    let (mut win, mut out_hw) = window(nd, kernel, in_hw)?;
+    let ext = |w: &Window, a: usize| w.dilations[a] * (w.kernel[a] - 1) + 1;
+    if (0..4).any(|i| win.pads[i] >= ext(&win, i % 2)) {
         return Err(nd.bad_attr("pads", format!("{:?}", win.pads), "a pool pad must be smaller than the kernel"));
     }
     let ceil = nd.attr_i("ceil_mode", 0)?;
-    if ceil != 0 && ceil_grows(&win, in_hw) {
-        return Err(nd.bad_attr("ceil_mode", ceil, "it changes the output size"));
+    let grown = [ceil_out(&win, in_hw, 0), ceil_out(&win, in_hw, 1)];
+    if ceil != 0 && grown != out_hw {
+        if !ceil_pads {
+            return Err(nd.bad_attr("ceil_mode", ceil, "it changes the output size of an average pool that counts pads"));
+        }
+        for a in 0..2 {
+            let need = (grown[a] - 1) * win.strides[a] + ext(&win, a);
+            win.pads[a + 2] += need.saturating_sub(in_hw[a] + win.pads[a] + win.pads[a + 2]);
+        }
+        out_hw = grown;
     }
     Ok((x, win, out_hw))
 }
@@ -329,13 +353,13 @@ fn max_pool(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     if order != 0 {
         return Err(nd.bad_attr("storage_order", order, ""));
     }
-    let (x, win, out_hw) = pool_window(ctx, nd)?;
+    let (x, win, out_hw) = pool_window(ctx, nd, true)?;
     push_pool(ctx, nd, x, NodeOp::MaxPool { win }, out_hw)
 }
 
 fn avg_pool(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let (x, win, out_hw) = pool_window(ctx, nd)?;
     let count_include_pad = nd.attr_i("count_include_pad", 0)? != 0;
+    let (x, win, out_hw) = pool_window(ctx, nd, !count_include_pad)?;
     push_pool(ctx, nd, x, NodeOp::AvgPool { win, count_include_pad }, out_hw)
 }
 
@@ -441,25 +465,21 @@ fn add(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     match (ctx.is_const(n0), ctx.is_const(n1)) {
         (false, false) => {
             let (a, b) = (ctx.act(nd, 0)?, ctx.act(nd, 1)?);
-            let (va, vb) = (ctx.val(a), ctx.val(b));
-            if va.dims != vb.dims || va.layout != vb.layout {
-                return Err(nd.err(format!(
-                    "inputs have ONNX shapes {:?} ({:?}) and {:?} ({:?}); only same-shape adds are supported",
-                    va.onnx_shape(),
-                    va.layout,
-                    vb.onnx_shape(),
-                    vb.layout
-                )));
-            }
-            let (dims, layout) = (va.dims, va.layout);
+            let (dims, layout) = broadcast(ctx, nd, a, b)?;
             let out = ctx.define(nd, nd.out0(), dims, layout)?;
             ctx.push(nd, NodeOp::Add, vec![a, b], out);
             Ok(())
         }
-        (false, true) => add_bias(ctx, nd, 0, 1),
-        (true, false) => add_bias(ctx, nd, 1, 0),
+        (false, true) => add_bias_or_affine(ctx, nd, 0, 1),
+        (true, false) => add_bias_or_affine(ctx, nd, 1, 0),
         (true, true) => Err(nd.err("adding two constants is not supported")),
     }
+}
+
+/// `value + constant`: folded into the producer's bias ([`add_bias`]) where it can be, else
+/// a per-channel affine node; the fold's error when neither applies.
+fn add_bias_or_affine(ctx: &mut Ctx, nd: &Nd, vi: usize, ci: usize) -> Result<()> {
+    add_bias(ctx, nd, vi, ci).or_else(|e| affine(ctx, nd, vi, ci, false).map_err(|_| e))
 }
 
 /// Fold `value + constant` into the bias of the Conv / Dense that produced the value.

@@ -73,6 +73,8 @@ static NEON: Kernels = Kernels {
     avgpool_i8: crate::kernels::avgpool::lanes_avgpool_i8,
     avgpool_f32: crate::kernels::scalar_avgpool_f32, // row loops NEON-vectorized as they are
     quantize: neon_quantize::neon_quantize,
+    mul_i8: super::scalar_mul_i8,
+    mul_f32: super::scalar_mul_f32,
 };
 
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
@@ -91,6 +93,8 @@ static NEON_DOTPROD: Kernels = Kernels {
     avgpool_i8: crate::kernels::avgpool::lanes_avgpool_i8,
     avgpool_f32: crate::kernels::scalar_avgpool_f32, // row loops NEON-vectorized as they are
     quantize: neon_quantize::neon_quantize,
+    mul_i8: super::scalar_mul_i8,
+    mul_f32: super::scalar_mul_f32,
 };
 
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]

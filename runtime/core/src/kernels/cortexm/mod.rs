@@ -52,6 +52,8 @@ static DSP: Kernels = Kernels {
     avgpool_i8: super::avgpool::lanes_avgpool_i8,
     avgpool_f32: super::scalar_avgpool_f32,
     quantize: super::scalar_quantize,
+    mul_i8: super::scalar_mul_i8,
+    mul_f32: super::scalar_mul_f32,
 };
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ mod avx2_dwconv2d_i8;
 #[cfg(target_arch = "x86_64")]
 mod avx2_maxpool;
 #[cfg(target_arch = "x86_64")]
+mod avx2_mul_i8;
+#[cfg(target_arch = "x86_64")]
 mod avx2_quantize;
 #[cfg(target_arch = "x86_64")]
 mod avx512_avgpool;
@@ -79,6 +81,8 @@ static AVX2: Kernels = Kernels {
     avgpool_i8: avx2_avgpool::avx2_avgpool_i8,
     avgpool_f32: avx2_avgpool::avx2_avgpool_f32,
     quantize: avx2_quantize::avx2_quantize,
+    mul_i8: avx2_mul_i8::avx2_mul_i8,
+    mul_f32: super::scalar_mul_f32,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -97,6 +101,8 @@ static AVX512VNNI: Kernels = Kernels {
     avgpool_i8: avx512_avgpool::avx512_avgpool_i8,
     avgpool_f32: avx512_avgpool::avx512_avgpool_f32,
     quantize: avx2_quantize::avx2_quantize,
+    mul_i8: avx2_mul_i8::avx2_mul_i8,
+    mul_f32: super::scalar_mul_f32,
 };
 
 #[cfg(target_arch = "x86_64")]
