@@ -2,8 +2,10 @@
 //! per-channel constant) into the Conv, Dense or BatchNormalization that produced the
 //! activation, before quantization, so int8 sees the graph a human would draw (tf2onnx
 //! writes a depthwise conv's BatchNorm as Mul + Add; the Caffe2 zoo writes a scale after
-//! each BatchNorm as Unsqueeze + Mul + Add). Where no such producer exists the node is left
-//! to its own builder.
+//! each BatchNorm as Unsqueeze + Mul + Add). Where no such producer exists, a per-channel
+//! map of an NCHW value is kept as a BatchNorm (mean 0, variance 1, eps 0: exact), which the
+//! passes fold into a conv or turn into a depthwise 1x1; anything else is left to the op's
+//! own builder.
 
 use super::{Const, Ctx, Nd, Result};
 use crate::ir::{Layout, NodeOp, ValueId};
@@ -31,19 +33,28 @@ pub(super) fn try_fold(ctx: &mut Ctx, nd: &Nd) -> Result<bool> {
     };
     let v = ctx.act(nd, vi)?;
     let Some(c) = ctx.opt_konst(nd, ci)?.cloned() else { return Ok(false) };
-    let Some(pi) = foldable_producer(ctx, v) else { return Ok(false) };
     let Some(k) = channel_vector(ctx, v, &c) else { return Ok(false) };
+    let n = k.len();
     let aff = match op {
-        "Mul" => Affine { add: vec![0.0; k.len()], mul: k },
-        "Div" if k.iter().all(|&d| d != 0.0) => Affine { add: vec![0.0; k.len()], mul: k.iter().map(|d| 1.0 / d).collect() },
-        "Add" => Affine { mul: vec![1.0; k.len()], add: k },
-        "Sub" => Affine { mul: vec![1.0; k.len()], add: k.iter().map(|a| -a).collect() },
+        "Mul" => Affine { add: vec![0.0; n], mul: k },
+        "Div" if k.iter().all(|&d| d != 0.0) => Affine { add: vec![0.0; n], mul: k.iter().map(|d| 1.0 / d).collect() },
+        "Add" => Affine { mul: vec![1.0; n], add: k },
+        "Sub" => Affine { mul: vec![1.0; n], add: k.iter().map(|a| -a).collect() },
         _ => return Ok(false),
     };
-    if !apply(&mut ctx.g.nodes[pi].op, &aff) {
+    if let Some(pi) = foldable_producer(ctx, v) {
+        if apply(&mut ctx.g.nodes[pi].op, &aff) {
+            rename(ctx, nd, vi, v)?;
+            return Ok(true);
+        }
+    }
+    // No producer to absorb it: a per-channel affine map is a BatchNorm with mean 0 and
+    // variance 1 (exact: eps 0), which later folds into a conv or becomes a depthwise 1x1.
+    if ctx.val(v).layout != Layout::Nchw {
         return Ok(false);
     }
-    rename(ctx, nd, vi, v)?;
+    let bn = NodeOp::BatchNorm { scale: aff.mul, bias: aff.add, mean: vec![0.0; n], var: vec![1.0; n], eps: 0.0 };
+    ctx.push_same_shape(nd, bn, v)?;
     Ok(true)
 }
 

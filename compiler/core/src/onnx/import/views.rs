@@ -225,6 +225,13 @@ pub(super) fn slice_ranges(
 /// Push `x` viewed as ONNX shape `target` (logical order kept), or name what would move.
 fn push_reshaped(ctx: &mut Ctx, nd: &Nd, x: usize, target: &[usize]) -> Result<()> {
     let v = ctx.val(x);
+    if !matches!(target, [1, _] | [1, _, _, _]) {
+        return Err(nd.err(format!(
+            "viewing {:?} as {target:?}: kestrel's IR holds [1,K] and [1,C,H,W] activations only (a channel shuffle \
+             done as Reshape-Transpose-Reshape needs a copy op the IR does not have)",
+            v.onnx_shape()
+        )));
+    }
     let (dims, layout) = reshaped(v, target).ok_or_else(|| {
         nd.err(format!(
             "reshaping {:?} ({:?} layout) to {target:?} would move data; not supported (no copy op in the IR)",
