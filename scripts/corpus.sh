@@ -65,7 +65,7 @@ EOF
   fi
 }
 
-printf '%-40s %-8s %-9s %-50s %10s %8s\n' model source compiles "first unsupported (check)" "kes/onnx" "time s"
+printf '%-40s %-8s %-9s %-50s %10s %8s %9s\n' model source compiles "first unsupported (check)" "kes/onnx" "time s" "f32 rel"
 total=0; ok=0
 while IFS=$'\t' read -r src path flags; do
   name=$(basename "$path" .onnx)
@@ -82,10 +82,11 @@ while IFS=$'\t' read -r src path flags; do
     t1=$(date +%s.%N)
     ok=$((ok + 1))
     ratio=$(awk -v a="$(stat -c %s "$out")" -v b="$(stat -c %s "$path")" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-40s %-8s %-9s %-50s %10s %8.1f\n' "$name" "$src" yes "" "$ratio" "$(echo "$t1 - $t0" | bc)"
+    rel=$("$VENV/bin/python" "$here/scripts/corpus_parity.py" "$path" "$out" "$KESTREL" 2>/dev/null | sed 's/^rel //' || true)
+    printf '%-40s %-8s %-9s %-50s %10s %8.1f %9s\n' "$name" "$src" yes "" "$ratio" "$(echo "$t1 - $t0" | bc)" "${rel:-failed}"
   else
     first="$ops"
-    [ -z "$first" ] && first=$(tr '\n' ' ' < "$CACHE/out/$name.err" | sed 's/^error: //')
+    [ -z "$first" ] && first=$(tr '\n' ' ' < "$CACHE/out/$name.err" | sed "s|^error: ||; s|$path: ||; s|^unsupported graph: ||")
     printf '%-40s %-8s %-9s %-50s %10s %8s\n' "$name" "$src" no "${first:0:50}" "" ""
   fi
 done < <(list)

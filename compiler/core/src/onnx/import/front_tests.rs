@@ -282,3 +282,27 @@ fn batch_and_input_shape_rules() {
     let e = with_input(dynamic(), &shape(&[1, 3, 32])).unwrap_err();
     assert!(e.contains("has rank 3"), "{e}");
 }
+
+#[test]
+fn check_lists_problems_and_passes_a_good_model() {
+    let dir = std::env::temp_dir().join(format!("kestrel-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, nodes: Vec<pb::NodeProto>| {
+        let p = dir.join(name);
+        std::fs::write(&p, model(nodes, vec![tensor_f32("w", &[2, 1, 3, 3], &ramp(18, 0.1))], &[1, 1, 6, 6], 13)).unwrap();
+        p
+    };
+    let good = write("good.onnx", vec![node("Conv", "c", &["x", "w"], &["c"], vec![]), node("Relu", "r", &["c"], &["y"], vec![])]);
+    assert_eq!(crate::pipeline::check(&good, &ImportOptions::default()).unwrap(), Vec::<String>::new());
+    let bad = write(
+        "bad.onnx",
+        vec![node("Erf", "e", &["x"], &["e"], vec![]), node("Conv", "c", &["e", "w"], &["c"], vec![]), node("Celu", "y", &["c"], &["y"], vec![])],
+    );
+    assert_eq!(
+        crate::pipeline::check(&bad, &ImportOptions::default()).unwrap(),
+        ["node \"e\" (Erf): unsupported op", "node \"y\" (Celu): unsupported op"]
+    );
+    // An unreadable file is an error, not a list.
+    assert!(crate::pipeline::check(&dir.join("missing.onnx"), &ImportOptions::default()).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
