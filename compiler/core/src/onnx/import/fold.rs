@@ -3,6 +3,7 @@
 //! evaluated here at import, and its output becomes a constant. One small function per op,
 //! looked up by [`folder`]; shapes and broadcasting follow ONNX (numpy) rules.
 
+use super::views::strides;
 use super::{checked_count, decode_tensor, CData, Const, Nd, Result, MAX_ELEMS};
 
 /// Evaluates one node on constant inputs (`None` for an omitted optional input).
@@ -74,15 +75,6 @@ fn axes_of(nd: &Nd, ins: &[Option<&Const>], opset: i64, from_input: i64) -> Resu
         return nd.attr_ints("axes");
     }
     Ok(ins.get(1).copied().flatten().map(|c| c.i64s().map(<[i64]>::to_vec)).flatten().or(None))
-}
-
-/// Row-major strides of `dims`.
-fn strides(dims: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; dims.len()];
-    for i in (0..dims.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * dims[i + 1];
-    }
-    s
 }
 
 /// Pick elements of `d` at `idx` (source indices).

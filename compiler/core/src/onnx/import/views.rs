@@ -22,7 +22,7 @@ fn offset(dims: [usize; 4], layout: Layout, j: usize) -> usize {
 }
 
 /// Row-major strides.
-fn strides(dims: &[usize]) -> Vec<usize> {
+pub(super) fn strides(dims: &[usize]) -> Vec<usize> {
     let mut s = vec![1; dims.len()];
     for i in (0..dims.len().saturating_sub(1)).rev() {
         s[i] = s[i + 1] * dims[i + 1];
