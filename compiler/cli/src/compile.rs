@@ -79,6 +79,8 @@ pub struct Args {
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    shape: super::check::ShapeArgs,
 }
 
 fn per_channel(v: &[f32], what: &str) -> Result<[f32; 4]> {
@@ -132,7 +134,7 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--export-onnx writes the int8 QDQ model; it needs --precision int8");
     }
     let labels = a.labels.as_deref().map(pipeline::read_labels).transpose()?.unwrap_or_default();
-    let g = pipeline::load_graph(&a.model, int8)?;
+    let g = pipeline::load_graph_with(&a.model, int8, &a.shape.options()).inspect_err(super::check::print_problems)?;
     let mut pp = preprocess;
     pp.src_nchw = g.values[g.input].layout == kestrel_compiler::ir::Layout::Nchw;
     let calib = match &a.calib {

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "engines")]
 mod bench;
+mod check;
 mod compile;
 #[cfg(feature = "train")]
 mod eval;
@@ -42,6 +43,8 @@ struct Cli {
 enum Cmd {
     /// Quantize an ONNX model to int8 (or keep f32) and write a .kes (and a QDQ ONNX)
     Compile(compile::Args),
+    /// List every node of an ONNX model that cannot be compiled, one line each (exit 1 if any)
+    Check(check::Args),
     /// Keras-style summary of an .onnx or .kes: layers, shapes, params, MACs, arena
     Inspect(inspect::Args),
     /// Run a .kes on images or .npy tensors and print the top classes
@@ -78,6 +81,7 @@ fn dispatch() -> Result<()> {
     let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     match cli.cmd {
         Cmd::Compile(a) => compile::run(a),
+        Cmd::Check(a) => check::run(a),
         Cmd::Inspect(a) => inspect::run(a),
         Cmd::Run(a) => run::run(a),
         #[cfg(feature = "engines")]

@@ -9,6 +9,7 @@ use kestrel_runtime::{Model, Precision, Preprocess};
 use kestrel_runtime::AlignedBuf;
 use crate::ir::{Graph, Layout, NodeOp};
 use crate::lower::{lower, LowerOptions, Lowered};
+use crate::onnx::import::{import_path_with, ImportError, ImportOptions};
 use crate::onnx::{export, pb_util};
 use crate::passes;
 use crate::quant::calibrate::{self, Method};
@@ -41,14 +42,57 @@ pub struct Compiled {
     pub report: Vec<LayerError>,
 }
 
+/// An ONNX file that could not be imported: the file and why (every problem found).
+#[derive(Debug)]
+pub struct LoadError {
+    /// The model file.
+    pub path: String,
+    /// What the importer found.
+    pub err: ImportError,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let msg = self.err.to_string();
+        if msg.contains(&self.path) { f.write_str(&msg) } else { write!(f, "{}: {msg}", self.path) }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
 /// Import and optimize an ONNX file for a precision.
 pub fn load_graph(path: &Path, int8: bool) -> Result<Graph> {
-    let mut g = crate::onnx::import::import_path(path).map_err(|e| {
-        let (msg, p) = (e.to_string(), path.display().to_string());
-        if msg.contains(&p) { anyhow::anyhow!(msg) } else { anyhow::anyhow!("{p}: {msg}") }
-    })?;
+    load_graph_with(path, int8, &ImportOptions::default())
+}
+
+/// Import (with input-shape overrides) and optimize an ONNX file for a precision.
+pub fn load_graph_with(path: &Path, int8: bool, opts: &ImportOptions) -> Result<Graph> {
+    let mut g = import_path_with(path, opts).map_err(|err| LoadError { path: path.display().to_string(), err })?;
     passes::optimize(&mut g, int8)?;
     Ok(g)
+}
+
+/// Every reason the model cannot be compiled, one line each; empty when it compiles (f32
+/// and int8 graphs, lowered in f32). A file that cannot be read or decoded is an error.
+pub fn check(path: &Path, opts: &ImportOptions) -> Result<Vec<String>> {
+    let g = match import_path_with(path, opts) {
+        Ok(g) => g,
+        Err(err @ (ImportError::Io { .. } | ImportError::Decode(_) | ImportError::Opset(_))) => {
+            return Err(LoadError { path: path.display().to_string(), err }.into())
+        }
+        Err(e) => return Ok(e.lines()),
+    };
+    let lo = LowerOptions { preprocess: crate::lower::default_preprocess(), labels: vec![] };
+    let mut problems = vec![];
+    for int8 in [false, true] {
+        let mut g = g.clone();
+        let r = passes::optimize(&mut g, int8).and_then(|_| lower(&g, None, &lo).map(drop));
+        if let Err(e) = r {
+            problems.push(format!("{e:#}"));
+        }
+    }
+    problems.dedup();
+    Ok(problems)
 }
 
 /// Read a labels file: one label per line, blank lines ignored.

@@ -21,7 +21,17 @@ use crate::onnx::pb;
 use crate::ir::{Graph, Layout, Node, NodeOp, Value, ValueId};
 use kestrel_runtime::Activation;
 
+mod affine;
+mod fold;
+#[cfg(test)]
+mod front_tests;
+mod input;
 mod ops;
+mod pad;
+mod reduce;
+mod views;
+
+pub use input::ImportOptions;
 
 /// Largest tensor (elements) we accept, activation or constant.
 const MAX_ELEMS: usize = 1 << 31;
@@ -80,22 +90,45 @@ pub enum ImportError {
         /// What is wrong.
         msg: String,
     },
+    /// Several nodes cannot be imported: every problem found, in graph order.
+    #[error("{} nodes cannot be compiled; the first: {}", .0.len(), .0.first().map(|e| e.to_string()).unwrap_or_default())]
+    Many(Vec<ImportError>),
+}
+
+impl ImportError {
+    /// One line per problem (a [`ImportError::Many`] lists each of its errors).
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ImportError::Many(all) => all.iter().flat_map(ImportError::lines).collect(),
+            e => vec![e.to_string()],
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, ImportError>;
 
 /// Import an ONNX model from its serialized bytes.
 pub fn import_onnx(bytes: &[u8]) -> std::result::Result<Graph, ImportError> {
+    import_onnx_with(bytes, &ImportOptions::default())
+}
+
+/// Import an ONNX model from its serialized bytes, with input-shape overrides.
+pub fn import_onnx_with(bytes: &[u8], opts: &ImportOptions) -> std::result::Result<Graph, ImportError> {
     let model = pb::ModelProto::decode(bytes).map_err(|e| ImportError::Decode(e.to_string()))?;
     let graph = model.graph.as_ref().ok_or_else(|| ImportError::Decode("the model has no graph".into()))?;
     let opset = default_opset(&model)?;
-    import_graph(graph, opset)
+    import_graph(graph, opset, opts)
 }
 
 /// Import an ONNX model file.
 pub fn import_path(path: &Path) -> std::result::Result<Graph, ImportError> {
+    import_path_with(path, &ImportOptions::default())
+}
+
+/// Import an ONNX model file, with input-shape overrides.
+pub fn import_path_with(path: &Path, opts: &ImportOptions) -> std::result::Result<Graph, ImportError> {
     let bytes = std::fs::read(path).map_err(|err| ImportError::Io { path: path.to_path_buf(), err })?;
-    import_onnx(&bytes)
+    import_onnx_with(&bytes, opts)
 }
 
 /// The default-domain opset version, checked to be in 1..=21 (older attribute forms such as
@@ -298,6 +331,8 @@ struct Ctx {
     consts: HashMap<String, std::result::Result<Const, String>>,
     /// How many node inputs and graph outputs read each name (Identity/Dropout don't count).
     uses: HashMap<String, usize>,
+    /// Zero Pads folded into their readers.
+    pads: pad::PadFold,
 }
 
 impl Ctx {
@@ -363,8 +398,13 @@ impl Ctx {
 
     /// Append a node.
     fn push(&mut self, nd: &Nd, op: NodeOp, inputs: Vec<ValueId>, output: ValueId) {
+        self.push_named(nd, &nd.name.clone(), op, inputs, output);
+    }
+
+    /// Append a node with its own name (one ONNX node built as several IR nodes).
+    fn push_named(&mut self, nd: &Nd, name: &str, op: NodeOp, inputs: Vec<ValueId>, output: ValueId) {
         self.g.nodes.push(Node {
-            name: nd.name.clone(),
+            name: name.to_string(),
             onnx_op: nd.op().to_string(),
             op,
             inputs,
@@ -436,81 +476,26 @@ impl Ctx {
 // ---------------------------------------------------------------------------------------
 // Graph
 
-/// The static shape of a graph input: batch symbolic/0/1 → 1, other dims fixed.
-fn input_shape(vi: &pb::ValueInfoProto) -> Result<Vec<usize>> {
-    use pb::tensor_shape_proto::dimension::Value as DV;
-    let name = &vi.name;
-    let Some(pb::type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return Err(ImportError::Graph(format!("graph input \"{name}\" is not a tensor")));
-    };
-    if t.elem_type != pb::tensor_proto::DataType::Float as i32 {
-        let ty = pb::tensor_proto::DataType::try_from(t.elem_type).map(|d| d.as_str_name()).unwrap_or("UNKNOWN");
-        return Err(ImportError::Graph(format!(
-            "graph input \"{name}\" has element type {ty}; only FLOAT is supported"
-        )));
-    }
-    let shape = t.shape.as_ref().ok_or_else(|| ImportError::Graph(format!("graph input \"{name}\" has no shape")))?;
-    let mut dims = Vec::new();
-    for (i, d) in shape.dim.iter().enumerate() {
-        let n = match (&d.value, i) {
-            (Some(DV::DimValue(1)) | Some(DV::DimValue(0)) | Some(DV::DimParam(_)) | None, 0) => 1,
-            (Some(DV::DimValue(n)), 0) => {
-                return Err(ImportError::Graph(format!(
-                    "graph input \"{name}\" has batch size {n}; only batch 1 is supported"
-                )))
-            }
-            (Some(DV::DimValue(n)), _) if (1..=MAX_ELEMS as i64).contains(n) => *n as usize,
-            (v, _) => {
-                let what = match v {
-                    Some(DV::DimValue(n)) => n.to_string(),
-                    Some(DV::DimParam(p)) => format!("\"{p}\""),
-                    None => "?".into(),
-                };
-                return Err(ImportError::Graph(format!(
-                    "graph input \"{name}\" dimension {i} is {what}; a fixed positive size is required"
-                )));
-            }
-        };
-        dims.push(n);
-    }
-    Ok(dims)
-}
-
-/// Layout of the graph input: NHWC when its only reader is a `Transpose(0,3,1,2)` (tf2onnx).
-fn input_is_nhwc(graph: &pb::GraphProto, name: &str, uses: usize) -> bool {
-    let mut readers = graph.node.iter().filter(|n| n.input.iter().any(|i| i == name));
-    match (readers.next(), readers.next()) {
-        (Some(n), None) if uses == 1 && n.op_type == "Transpose" => {
-            n.attribute.iter().find(|a| a.name == "perm").is_some_and(|a| a.ints == [0, 3, 1, 2])
+/// The nodes that the graph output depends on, in graph order (dead-node removal).
+fn live_nodes<'g>(graph: &'g pb::GraphProto, output: &str) -> Vec<&'g pb::NodeProto> {
+    let mut live: std::collections::HashSet<&str> = [output].into();
+    let mut keep = vec![false; graph.node.len()];
+    for (i, n) in graph.node.iter().enumerate().rev() {
+        if n.output.iter().any(|o| live.contains(o.as_str())) {
+            keep[i] = true;
+            live.extend(n.input.iter().map(String::as_str));
         }
-        _ => false,
     }
+    graph.node.iter().zip(keep).filter(|(_, k)| *k).map(|(n, _)| n).collect()
 }
 
-fn import_graph(graph: &pb::GraphProto, opset: i64) -> Result<Graph> {
-    let mut consts = HashMap::new();
-    for t in &graph.initializer {
-        consts.insert(t.name.clone(), decode_tensor(t));
-    }
-    for t in &graph.sparse_initializer {
-        let name = t.values.as_ref().map(|v| v.name.clone()).unwrap_or_default();
-        consts.insert(name, Err("sparse initializers are not supported".to_string()));
-    }
+/// The one graph input and output (inputs that are initializers or unread don't count).
+fn endpoints<'g>(
+    graph: &'g pb::GraphProto,
+    consts: &HashMap<String, std::result::Result<Const, String>>,
+) -> Result<(&'g pb::ValueInfoProto, &'g pb::ValueInfoProto)> {
     let names = |v: &[&pb::ValueInfoProto]| v.iter().map(|i| format!("\"{}\"", i.name)).collect::<Vec<_>>().join(", ");
-    let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !consts.contains_key(&i.name)).collect();
-    let input = match inputs.as_slice() {
-        [one] => *one,
-        [] => return Err(ImportError::Graph("the graph has no (non-initializer) input".into())),
-        more => {
-            return Err(ImportError::Graph(format!(
-                "the graph has {} inputs ({}); exactly one is supported (weights must be initializers)",
-                more.len(),
-                names(more)
-            )))
-        }
-    };
-    let outputs: Vec<&pb::ValueInfoProto> = graph.output.iter().collect();
-    let output = match outputs.as_slice() {
+    let output = match graph.output.iter().collect::<Vec<_>>().as_slice() {
         [one] => *one,
         [] => return Err(ImportError::Graph("the graph has no output".into())),
         more => {
@@ -521,29 +506,38 @@ fn import_graph(graph: &pb::GraphProto, opset: i64) -> Result<Graph> {
             )))
         }
     };
+    let live = live_nodes(graph, &output.name);
+    let read = |name: &str| name == output.name || live.iter().any(|n| n.input.iter().any(|i| i == name));
+    let inputs: Vec<&pb::ValueInfoProto> =
+        graph.input.iter().filter(|i| !consts.contains_key(&i.name) && read(&i.name)).collect();
+    match inputs.as_slice() {
+        [one] => Ok((*one, output)),
+        [] => Err(ImportError::Graph("the graph has no (non-initializer) input".into())),
+        more => Err(ImportError::Graph(format!(
+            "the graph has {} inputs ({}); exactly one is supported (weights must be initializers)",
+            more.len(),
+            names(more)
+        ))),
+    }
+}
 
+fn import_graph(graph: &pb::GraphProto, opset: i64, opts: &ImportOptions) -> Result<Graph> {
+    let mut consts = HashMap::new();
+    for t in &graph.initializer {
+        consts.insert(t.name.clone(), decode_tensor(t));
+    }
+    for t in &graph.sparse_initializer {
+        let name = t.values.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+        consts.insert(name, Err("sparse initializers are not supported".to_string()));
+    }
+    let (input, output) = endpoints(graph, &consts)?;
+    let nodes = live_nodes(graph, &output.name);
     let mut uses: HashMap<String, usize> = HashMap::new();
-    for name in graph.node.iter().flat_map(|n| n.input.iter()).chain(graph.output.iter().map(|o| &o.name)) {
+    for name in nodes.iter().flat_map(|n| n.input.iter()).chain([&output.name]) {
         *uses.entry(name.clone()).or_default() += 1;
     }
-
-    let shape = input_shape(input)?;
-    let (dims, layout) = match *shape.as_slice() {
-        [_, c, h, w] if !input_is_nhwc(graph, &input.name, uses.get(&input.name).copied().unwrap_or(0)) => {
-            ([1, h, w, c], Layout::Nchw)
-        }
-        [_, h, w, c] => ([1, h, w, c], Layout::Nhwc),
-        [_, k] => ([1, 1, 1, k], Layout::FlatHwc),
-        _ => {
-            return Err(ImportError::Graph(format!(
-                "graph input \"{}\" has shape {shape:?}; expected [1,C,H,W], [1,H,W,C] or [1,K]",
-                input.name
-            )))
-        }
-    };
-    if checked_count(&dims).is_none() {
-        return Err(ImportError::Graph(format!("graph input \"{}\" is too large: {shape:?}", input.name)));
-    }
+    let shape = input::input_shape(input, opts)?;
+    let (dims, layout) = input::input_value(&nodes, &input.name, &shape)?;
 
     let mut ctx = Ctx {
         g: Graph { values: Vec::new(), nodes: Vec::new(), input: 0, output: 0 },
@@ -551,26 +545,29 @@ fn import_graph(graph: &pb::GraphProto, opset: i64) -> Result<Graph> {
         values: HashMap::new(),
         consts,
         uses,
+        pads: pad::PadFold::new(&nodes),
     };
     ctx.g.input = ctx.g.add_value(input.name.clone(), dims, layout);
     ctx.values.insert(input.name.clone(), ctx.g.input);
 
-    for (idx, p) in graph.node.iter().enumerate() {
+    let mut errors = Vec::new();
+    let mut failed: std::collections::HashSet<String> = Default::default();
+    for (idx, p) in nodes.iter().enumerate() {
         let name = if p.name.is_empty() { format!("{}_{idx}", p.op_type) } else { p.name.clone() };
         let nd = Nd { p, name };
-        if !(p.domain.is_empty() || p.domain == "ai.onnx") {
-            return Err(ImportError::UnsupportedOp { node: nd.name, op: format!("{}:{}", p.domain, p.op_type) });
+        let after_failure = p.input.iter().any(|i| failed.contains(i));
+        let r = if after_failure { known_op(&nd) } else { import_node(&mut ctx, &nd) };
+        if after_failure || r.is_err() {
+            failed.extend(p.output.iter().filter(|o| !o.is_empty()).cloned());
         }
-        let (Some(build), max_outputs) = (ops::builder(&p.op_type), ops::max_outputs(&p.op_type)) else {
-            return Err(ImportError::UnsupportedOp { node: nd.name, op: p.op_type.clone() });
-        };
-        if nd.output(0).is_none() {
-            return Err(nd.err("the node has no output"));
+        if let Err(e) = r {
+            errors.push(e);
         }
-        if let Some(extra) = (max_outputs..p.output.len()).find_map(|i| nd.output(i)) {
-            return Err(nd.err(format!("extra output \"{extra}\" is not supported")));
-        }
-        build(&mut ctx, &nd)?;
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(errors.remove(0)),
+        _ => return Err(ImportError::Many(errors)),
     }
 
     let out_name = &output.name;
@@ -586,6 +583,80 @@ fn import_graph(graph: &pb::GraphProto, opset: i64) -> Result<Graph> {
         ctx.g.values[ctx.g.output].name = out_name.clone();
     }
     Ok(ctx.g)
+}
+
+/// Ops that a graph-level fold may absorb even without a builder of their own.
+fn rewritable(op: &str) -> bool {
+    matches!(op, "Pad" | "Mul" | "Add" | "Sub" | "Div")
+}
+
+/// Whether the node's op could be imported at all (checked for nodes after a failed one,
+/// whose inputs are unknown).
+fn known_op(nd: &Nd) -> Result<()> {
+    let p = nd.p;
+    if !(p.domain.is_empty() || p.domain == "ai.onnx") {
+        return Err(ImportError::UnsupportedOp { node: nd.name.clone(), op: format!("{}:{}", p.domain, p.op_type) });
+    }
+    let op = p.op_type.as_str();
+    if ops::builder(op).is_none() && fold::folder(op).is_none() && !rewritable(op) {
+        return Err(ImportError::UnsupportedOp { node: nd.name.clone(), op: p.op_type.clone() });
+    }
+    Ok(())
+}
+
+/// Import one node: fold it if its inputs are constants, fold it into a neighbour where
+/// exact, else build its IR.
+fn import_node(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
+    known_op(nd)?;
+    let p = nd.p;
+    if nd.output(0).is_none() {
+        return Err(nd.err("the node has no output"));
+    }
+    if try_fold(ctx, nd)? || affine::try_fold(ctx, nd)? || pad::try_fold_pad(ctx, nd)? {
+        return Ok(());
+    }
+    let Some(build) = ops::builder(&p.op_type) else {
+        if !rewritable(&p.op_type) {
+            let computed = (0..p.input.len()).find(|&i| nd.input(i).is_some_and(|s| !ctx.is_const(s))).unwrap_or(0);
+            return Err(nd.err(format!(
+                "input {computed} (\"{}\") is computed; {} is only supported on constants (folded at import)",
+                nd.input(computed).unwrap_or(""),
+                p.op_type
+            )));
+        }
+        return Err(nd.err(format!("{} here cannot be folded into a neighbouring op, and kestrel has no {} op", p.op_type, p.op_type)));
+    };
+    let max_outputs = ops::max_outputs(&p.op_type);
+    if let Some(extra) = (max_outputs..p.output.len()).find_map(|i| nd.output(i)) {
+        return Err(nd.err(format!("extra output \"{extra}\" is not supported")));
+    }
+    if pad::try_build_padded(ctx, nd)? {
+        return Ok(());
+    }
+    build(ctx, nd)
+}
+
+/// Fold the node when all its inputs are constants (or it is the `Shape` of an
+/// activation); `false` when it must be built as IR.
+fn try_fold(ctx: &mut Ctx, nd: &Nd) -> Result<bool> {
+    let Some(f) = fold::folder(nd.op()) else { return Ok(false) };
+    if (1..nd.p.output.len()).any(|i| nd.output(i).is_some_and(|o| ctx.uses.get(o).copied().unwrap_or(0) > 0)) {
+        return Ok(false);
+    }
+    if nd.op() == "Shape" {
+        if let Some(&v) = nd.input(0).and_then(|s| ctx.values.get(s)) {
+            let c = fold::shape_of(nd, &ctx.val(v).onnx_shape())?;
+            ctx.define_const(nd, nd.out0(), Ok(c))?;
+            return Ok(true);
+        }
+    }
+    if (0..nd.p.input.len()).any(|i| nd.input(i).is_some_and(|s| !ctx.is_const(s))) {
+        return Ok(false);
+    }
+    let ins = (0..nd.p.input.len()).map(|i| ctx.opt_konst(nd, i)).collect::<Result<Vec<_>>>()?;
+    let c = f(nd, &ins, ctx.opset)?;
+    ctx.define_const(nd, nd.out0(), Ok(c))?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 mod pad;
 mod pointwise;
 
-use super::{checked_count, decode_tensor, CData, Const, Ctx, Nd, Result, MAX_WINDOW};
+use super::reduce::{reduce_max, reduce_mean, sum};
+use super::views::{flatten, reshape, squeeze, transpose, unsqueeze};
+use super::{Ctx, Nd, Result, MAX_WINDOW};
 use pad::pad;
 use pointwise::{affine, broadcast, elu, hard_sigmoid, hard_swish, mul, prelu, selu, sigmoid, softplus, tanh};
-use crate::ir::{Layout, NodeOp, Value, ValueId, Window};
+use crate::ir::{Layout, NodeOp, ValueId, Window};
 use kestrel_runtime::Activation;
 
 /// Builds the IR for one ONNX node.
@@ -17,8 +19,11 @@ pub(super) type Builder = fn(&mut Ctx, &Nd) -> Result<()>;
 /// The builder of an ONNX op type (default domain), `None` when unsupported.
 pub(super) fn builder(op: &str) -> Option<Builder> {
     let f: Builder = match op {
-        "Constant" => constant,
         "Conv" => conv,
+        "Squeeze" => squeeze,
+        "ReduceMean" => reduce_mean,
+        "ReduceMax" => reduce_max,
+        "Sum" => sum,
         "BatchNormalization" => batch_norm,
         "Relu" => relu,
         "Clip" => clip,
@@ -46,8 +51,6 @@ pub(super) fn builder(op: &str) -> Option<Builder> {
         "Dropout" | "Identity" => forward,
         "Softmax" => softmax,
         "Concat" => concat,
-        "Shape" => shape,
-        "Gather" => gather,
         "Unsqueeze" => unsqueeze,
         _ => return None,
     };
@@ -73,44 +76,6 @@ fn norm_axis(nd: &Nd, axis: i64, r: usize) -> Result<usize> {
         Ok(a as usize)
     } else {
         Err(nd.bad_attr("axis", axis, &format!("out of range for rank {r}")))
-    }
-}
-
-/// The flat view of a value (Flatten, Reshape to `[1, K]`).
-fn flat_of(v: &Value) -> ([usize; 4], Layout) {
-    let layout = match v.layout {
-        Layout::Nchw => Layout::FlatChw,
-        Layout::Nhwc => Layout::FlatHwc,
-        l => l,
-    };
-    (v.dims, layout)
-}
-
-/// Dims and layout of `v` viewed with ONNX shape `target` (same logical order), if no data
-/// has to move.
-fn reshaped(v: &Value, target: &[usize]) -> Option<([usize; 4], Layout)> {
-    if target == v.onnx_shape() {
-        return Some((v.dims, v.layout));
-    }
-    let [_, h, w, ch] = v.dims;
-    match *target {
-        [1, k] if k == v.len() => Some(flat_of(v)),
-        [1, a, b, c] if v.layout == Layout::FlatChw && [a, b, c] == [ch, h, w] => Some((v.dims, Layout::Nchw)),
-        [1, a, b, c] if v.layout == Layout::FlatHwc && [a, b, c] == [h, w, ch] => Some((v.dims, Layout::Nhwc)),
-        [1, a, b, c] if a * b * c == v.len() => {
-            // The bytes are in ONNX order iff NHWC-like, or NCHW-like with one of the two
-            // index groups trivial; the target must then be in ONNX order too.
-            let linear = match v.layout {
-                Layout::Nhwc | Layout::FlatHwc => true,
-                Layout::Nchw | Layout::FlatChw => h * w == 1 || ch == 1,
-            };
-            match linear {
-                false => None,
-                true if b * c == 1 || a == 1 => Some(([1, b, c, a], Layout::Nchw)),
-                true => Some(([1, a, b, c], Layout::Nhwc)),
-            }
-        }
-        _ => None,
     }
 }
 
@@ -554,9 +519,6 @@ fn concat(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
         Some(_) => nd.attr_i("axis", 0)?,
         None => return Err(nd.err("attribute axis is missing")),
     };
-    if (0..n).all(|i| nd.input(i).is_some_and(|s| ctx.is_const(s))) {
-        return concat_consts(ctx, nd, axis);
-    }
     let xs = (0..n).map(|i| ctx.act(nd, i)).collect::<Result<Vec<_>>>()?;
     let first = ctx.val(xs[0]).clone();
     let a = norm_axis(nd, axis, first.onnx_shape().len())?;
@@ -589,241 +551,4 @@ fn concat(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let out = ctx.define(nd, nd.out0(), [1, h, w, c], first.layout)?;
     ctx.push(nd, NodeOp::Concat, xs, out);
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// Layout-only ops
-
-fn flatten(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
-    let v = ctx.val(x);
-    let shape = v.onnx_shape();
-    let axis = nd.attr_i("axis", 1)?;
-    let a = if axis < 0 { axis + shape.len() as i64 } else { axis };
-    if !(0..=shape.len() as i64).contains(&a) {
-        return Err(nd.bad_attr("axis", axis, &format!("out of range for rank {}", shape.len())));
-    }
-    let rows: usize = shape[..a as usize].iter().product();
-    if rows != 1 {
-        return Err(nd.bad_attr(
-            "axis",
-            axis,
-            &format!("on ONNX shape {shape:?} it gives {rows} rows; only [1,K] is supported"),
-        ));
-    }
-    let (dims, layout) = flat_of(v);
-    ctx.push_alias(nd, x, dims, layout)
-}
-
-/// Resolve a Reshape target (0 copies, -1 infers) for a tensor of shape `src`.
-fn resolve_shape(nd: &Nd, src: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec<usize>> {
-    let bad = || nd.err(format!("cannot reshape {src:?} to {spec:?}"));
-    let count = checked_count(src).ok_or_else(bad)?;
-    let mut out = Vec::with_capacity(spec.len());
-    let mut infer = None;
-    for (i, &s) in spec.iter().enumerate() {
-        match s {
-            0 if !allowzero => out.push(*src.get(i).ok_or_else(bad)?),
-            -1 if infer.is_none() => {
-                infer = Some(i);
-                out.push(1);
-            }
-            s if s >= 1 => out.push(usize::try_from(s).map_err(|_| bad())?),
-            _ => return Err(bad()),
-        }
-    }
-    let known = checked_count(&out).ok_or_else(bad)?;
-    if let Some(i) = infer {
-        if known == 0 || !count.is_multiple_of(known) {
-            return Err(bad());
-        }
-        out[i] = count / known;
-    }
-    if checked_count(&out) != Some(count) {
-        return Err(bad());
-    }
-    Ok(out)
-}
-
-fn reshape(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let spec = ctx.konst(nd, 1)?;
-    let spec = spec.i64s().ok_or_else(|| nd.err("the shape input must be an int64 constant"))?.to_vec();
-    let allowzero = nd.attr_i("allowzero", 0)? != 0;
-    if nd.input(0).is_some_and(|s| ctx.is_const(s)) {
-        let c = ctx.konst(nd, 0)?;
-        let dims = resolve_shape(nd, &c.dims, &spec, allowzero)?;
-        let folded = Const { dims, data: c.data.clone() };
-        return ctx.define_const(nd, nd.out0(), Ok(folded));
-    }
-    let x = ctx.act(nd, 0)?;
-    let v = ctx.val(x);
-    let target = resolve_shape(nd, &v.onnx_shape(), &spec, allowzero)?;
-    let (dims, layout) = reshaped(v, &target).ok_or_else(|| {
-        nd.err(format!(
-            "reshaping {:?} ({:?} layout) to {target:?} would move data; not supported",
-            v.onnx_shape(),
-            v.layout
-        ))
-    })?;
-    ctx.push_alias(nd, x, dims, layout)
-}
-
-fn transpose(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
-    let v = ctx.val(x);
-    let shape = v.onnx_shape();
-    let r = shape.len();
-    let perm: Vec<usize> = match nd.attr_ints("perm")? {
-        None => (0..r).rev().collect(),
-        Some(p) => {
-            let mut seen = vec![false; r];
-            let ok = p.len() == r
-                && p.iter().all(|&a| {
-                    usize::try_from(a).ok().and_then(|a| seen.get_mut(a)).is_some_and(|s| !std::mem::replace(s, true))
-                });
-            if !ok {
-                return Err(nd.bad_attr("perm", format!("{p:?}"), &format!("not a permutation of the {r} axes")));
-            }
-            p.iter().map(|&a| a as usize).collect()
-        }
-    };
-    let res = match (v.layout, perm.as_slice()) {
-        _ if perm.iter().enumerate().all(|(i, &a)| i == a) => Some((v.dims, v.layout)),
-        (Layout::Nhwc, [0, 3, 1, 2]) => Some((v.dims, Layout::Nchw)),
-        (Layout::Nchw, [0, 2, 3, 1]) => Some((v.dims, Layout::Nhwc)),
-        _ => {
-            // Moving only size-1 axes keeps the logical order: a reshape.
-            let moved: Vec<usize> = perm.iter().copied().filter(|&a| shape[a] != 1).collect();
-            let target: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
-            if moved.windows(2).all(|w| w[0] < w[1]) {
-                reshaped(v, &target)
-            } else {
-                None
-            }
-        }
-    };
-    let (dims, layout) = res.ok_or_else(|| {
-        nd.err(format!("perm {perm:?} on ONNX shape {shape:?} ({:?} layout) is not a layout no-op", v.layout))
-    })?;
-    ctx.push_alias(nd, x, dims, layout)
-}
-
-// ---------------------------------------------------------------------------------------
-// Constants and shape arithmetic (folded at import)
-
-fn constant(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let c = if let Some(a) = nd.attr("value") {
-        match &a.t {
-            Some(t) => decode_tensor(t),
-            None => Err("attribute value holds no tensor".to_string()),
-        }
-    } else if let Some(a) = nd.attr("value_float") {
-        Ok(Const { dims: vec![], data: CData::F(vec![a.f]) })
-    } else if let Some(a) = nd.attr("value_floats") {
-        Ok(Const { dims: vec![a.floats.len()], data: CData::F(a.floats.clone()) })
-    } else if let Some(a) = nd.attr("value_int") {
-        Ok(Const { dims: vec![], data: CData::I(vec![a.i]) })
-    } else if let Some(a) = nd.attr("value_ints") {
-        Ok(Const { dims: vec![a.ints.len()], data: CData::I(a.ints.clone()) })
-    } else {
-        let names: Vec<&str> = nd.p.attribute.iter().map(|a| a.name.as_str()).collect();
-        Err(format!("unsupported constant kind {names:?}"))
-    };
-    ctx.define_const(nd, nd.out0(), c)
-}
-
-fn shape(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let shape: Vec<usize> = match nd.input(0) {
-        Some(s) if ctx.is_const(s) => ctx.konst(nd, 0)?.dims.clone(),
-        _ => ctx.val(ctx.act(nd, 0)?).onnx_shape(),
-    };
-    let r = shape.len() as i64;
-    let clamp = |i: i64| (if i < 0 { i + r } else { i }).clamp(0, r) as usize;
-    let (start, end) = (clamp(nd.attr_i("start", 0)?), clamp(nd.attr_i("end", r)?));
-    let v: Vec<i64> = shape.get(start..end.max(start)).unwrap_or(&[]).iter().map(|&d| d as i64).collect();
-    ctx.define_const(nd, nd.out0(), Ok(Const { dims: vec![v.len()], data: CData::I(v) }))
-}
-
-fn gather(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let data = ctx.konst(nd, 0)?;
-    let idx = ctx.konst(nd, 1)?;
-    let &[n] = data.dims.as_slice() else {
-        return Err(nd.err(format!("only gathering from a 1-D constant is supported (got shape {:?})", data.dims)));
-    };
-    let axis = nd.attr_i("axis", 0)?;
-    norm_axis(nd, axis, 1)?;
-    let ids = idx.i64s().ok_or_else(|| nd.err("indices must be integers"))?;
-    let pick = |i: i64| -> Result<usize> {
-        let j = if i < 0 { i + n as i64 } else { i };
-        usize::try_from(j)
-            .ok()
-            .filter(|&j| j < n)
-            .ok_or_else(|| nd.err(format!("index {i} out of range for {n} values")))
-    };
-    let picks = ids.iter().map(|&i| pick(i)).collect::<Result<Vec<_>>>()?;
-    let out = match &data.data {
-        CData::F(v) => CData::F(picks.iter().map(|&j| v[j]).collect()),
-        CData::I(v) => CData::I(picks.iter().map(|&j| v[j]).collect()),
-    };
-    let folded = Const { dims: idx.dims.clone(), data: out };
-    ctx.define_const(nd, nd.out0(), Ok(folded))
-}
-
-fn unsqueeze(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    if nd.input(0).is_some_and(|s| !ctx.is_const(s)) {
-        return Err(nd.err("only constant inputs are supported (shape arithmetic)"));
-    }
-    let c = ctx.konst(nd, 0)?;
-    let axes = if ctx.opset < 13 {
-        nd.attr_ints("axes")?.ok_or_else(|| nd.err("attribute axes is missing"))?
-    } else {
-        ctx.konst(nd, 1)?.i64s().ok_or_else(|| nd.err("axes must be integers"))?.to_vec()
-    };
-    let r = c.dims.len() + axes.len();
-    let mut ones = vec![false; r];
-    for &a in &axes {
-        let i = norm_axis(nd, a, r)?;
-        if std::mem::replace(&mut ones[i], true) {
-            return Err(nd.bad_attr("axes", format!("{axes:?}"), "repeated axis"));
-        }
-    }
-    let mut src = c.dims.iter();
-    let dims = ones.iter().map(|&one| if one { 1 } else { src.next().copied().unwrap_or(1) }).collect();
-    let folded = Const { dims, data: c.data.clone() };
-    ctx.define_const(nd, nd.out0(), Ok(folded))
-}
-
-/// Concat of 1-D constants (shape arithmetic).
-fn concat_consts(ctx: &mut Ctx, nd: &Nd, axis: i64) -> Result<()> {
-    norm_axis(nd, axis, 1)?;
-    let mut out: Option<CData> = None;
-    for i in 0..nd.p.input.len() {
-        let c = ctx.konst(nd, i)?;
-        if c.dims.len() != 1 {
-            return Err(
-                nd.err(format!("constant input {i} has shape {:?}; only 1-D constants can be concatenated", c.dims))
-            );
-        }
-        out = Some(match (out, &c.data) {
-            (None, d) => d.clone(),
-            (Some(CData::I(mut a)), CData::I(b)) => {
-                a.extend_from_slice(b);
-                CData::I(a)
-            }
-            (Some(CData::F(mut a)), CData::F(b)) => {
-                a.extend_from_slice(b);
-                CData::F(a)
-            }
-            _ => return Err(nd.err("inputs have different element types")),
-        });
-    }
-    let data = out.ok_or_else(|| nd.err("Concat needs inputs"))?;
-    let folded = Const {
-        dims: vec![match &data {
-            CData::F(v) => v.len(),
-            CData::I(v) => v.len(),
-        }],
-        data,
-    };
-    ctx.define_const(nd, nd.out0(), Ok(folded))
 }
