@@ -162,7 +162,11 @@ fn group(n: u64) -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let is_kes = a.file.extension().and_then(|e| e.to_str()) == Some("kes");
+    // By content, not by name: a .kes starts with its magic whatever it is called.
+    kestrel_compiler::bounded::check(&a.file, kestrel_compiler::bounded::Kind::Onnx)?;
+    let mut magic = [0u8; 8];
+    let is_kes = std::fs::File::open(&a.file).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
+        && magic == kestrel_runtime::format::MAGIC;
     let s = if is_kes { kes_summary(&a)? } else { onnx_summary(&a)? };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
