@@ -42,6 +42,9 @@ struct Summary {
     int8_weight_bytes: Option<u64>,
     int8_arena_bytes: Option<usize>,
     labels: Vec<String>,
+    /// What a `.kes` does to an image before it runs (none for ONNX).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preprocessing: Option<String>,
 }
 
 fn keras_shape(dims: [usize; 4], flat: bool) -> Vec<usize> {
@@ -96,6 +99,7 @@ fn onnx_summary(a: &Args) -> Result<Summary> {
         int8_weight_bytes: Some(int8_w),
         int8_arena_bytes: Some(q.arena),
         labels: vec![],
+        preprocessing: None,
     })
 }
 
@@ -146,6 +150,7 @@ fn kes_summary(a: &Args) -> Result<Summary> {
         int8_weight_bytes: None,
         int8_arena_bytes: None,
         labels: m.labels().map(String::from).collect(),
+        preprocessing: Some(super::run::describe(&m.meta().preprocess, inp.dims[1], inp.dims[2], inp.dims[3])),
     })
 }
 
@@ -194,6 +199,9 @@ pub fn run(a: Args) -> Result<()> {
     println!();
     if let (Some(w), Some(ar)) = (s.int8_weight_bytes, s.int8_arena_bytes) {
         println!("As int8: weight bytes {}, arena bytes {}", group(w), group(ar as u64));
+    }
+    if let Some(p) = &s.preprocessing {
+        println!("Image preprocessing: {p}");
     }
     if !s.labels.is_empty() {
         println!("Labels: {}", s.labels.join(", "));

@@ -136,7 +136,7 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 /// The preprocessing a `.kes` applies to images, in words.
-fn describe(pp: &kestrel_runtime::Preprocess, h: usize, w: usize, c: usize) -> String {
+pub(crate) fn describe(pp: &kestrel_runtime::Preprocess, h: usize, w: usize, c: usize) -> String {
     let resize = ["stretch", "center crop", "letterbox"].get(pp.resize as usize).copied().unwrap_or("resize");
     let order = if c == 1 { "gray" } else { ["RGB", "BGR", "gray"].get(pp.channel_order as usize).copied().unwrap_or("RGB") };
     let per = |v: &[f32; 4]| v[..c.min(4)].iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(",");
