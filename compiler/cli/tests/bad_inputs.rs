@@ -221,7 +221,11 @@ fn run_case(c: &Case, template: &Path, dir: &Path) -> (Outcome, String) {
     if err.contains("internal error") || err.contains("panicked") || status.code().is_none() {
         return (Outcome::Panic, err);
     }
-    let mut lost: Vec<String> = c.absent.iter().filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok()).map(|f| format!("{f} exists")).collect();
+    // A protected file changed or a temp left: data loss. A forbidden output written by a
+    // command that should have failed and didn't: a wrong success; by one that failed: a
+    // partial output left behind, data loss.
+    let code = status.code().unwrap_or(-1);
+    let mut lost = Vec::new();
     for (f, b) in c.unchanged.iter().zip(&before) {
         if fingerprint(&dir.join(f)) != *b {
             lost.push(format!("{f} changed"));
@@ -230,12 +234,13 @@ fn run_case(c: &Case, template: &Path, dir: &Path) -> (Outcome, String) {
     let mut left = Vec::new();
     litter(dir, &mut left);
     lost.extend(left.iter().map(|p| format!("{} left behind", p.display())));
-    if !lost.is_empty() {
+    let written: Vec<String> = c.absent.iter().filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok()).map(|f| format!("{f} exists")).collect();
+    if !lost.is_empty() || (!written.is_empty() && code != 0) {
+        lost.extend(written);
         return (Outcome::DataLoss, format!("{}; stderr: {err}", lost.join(", ")));
     }
-    let code = status.code().unwrap_or(-1);
     if code == 0 && c.code != 0 {
-        return (Outcome::WrongSuccess, err);
+        return (Outcome::WrongSuccess, format!("{}{err}", written.iter().map(|w| format!("{w}; ")).collect::<String>()));
     }
     let one_line = c.code == 0 || (err.lines().count() == 1 && err.starts_with("error: "));
     if code != c.code || !one_line || !c.stderr.split('|').all(|n| err.contains(n)) {
