@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args as ClapArgs;
+use kestrel_compiler::output::Outputs;
 use kestrel_engines::bench::{self, BenchOptions, Engine};
 
 /// Arguments of `kestrel bench`.
@@ -42,13 +43,20 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let onnx = std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    super::args::at_least_one("--runs", a.runs)?;
+    super::args::in_range("--time", a.time, 0.0, 3600.0)?;
+    super::args::at_least_one("--calib", a.calib)?;
+    let outs = Outputs::new(&[&a.model]);
+    if let Some(p) = &a.markdown {
+        outs.check(p)?;
+    }
+    let onnx = kestrel_compiler::bounded::read(&a.model, kestrel_compiler::bounded::Kind::Onnx)?;
     let name = a.model.file_stem().and_then(|s| s.to_str()).unwrap_or("model").to_string();
     let opts = BenchOptions {
         threads: a.threads,
         engines: a.engines.clone(),
-        min_runs: a.runs.max(1),
-        min_seconds: a.time.max(0.0),
+        min_runs: a.runs,
+        min_seconds: a.time,
         peak: a.peak,
         calib: a.calib,
         kernels: a.kernels.clone(),
@@ -70,7 +78,9 @@ pub fn run(a: Args) -> Result<()> {
     }
     if let Some(p) = &a.markdown {
         let cmd = std::env::args().map(|s| if s.contains(' ') { format!("'{s}'") } else { s }).collect::<Vec<_>>().join(" ");
-        super::write_atomic(p, bench::markdown(&r, &cmd).as_bytes())?;
+        let mut outs = outs;
+        outs.stage(p, bench::markdown(&r, &cmd).as_bytes())?;
+        outs.commit()?;
         if !a.json {
             println!("wrote {}", p.display());
         }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Args as ClapArgs, ValueEnum};
+use kestrel_compiler::output::Outputs;
 use kestrel_compiler::pipeline::{self, CompileOptions};
 use kestrel_compiler::quant::calibrate::{passes, Method};
 use kestrel_runtime::{ChannelOrder, Precision, Resize};
@@ -28,7 +29,7 @@ enum ResizeArg {
     Letterbox,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum ChannelsArg {
     Rgb,
     Bgr,
@@ -61,7 +62,7 @@ pub struct Args {
     /// Also write the quantized model as QDQ ONNX (runs in ONNX Runtime and tract)
     #[arg(long)]
     export_onnx: Option<PathBuf>,
-    /// Image preprocessing: multiply 0..255 pixels by this
+    /// Image preprocessing: multiply 0..255 pixels by this (1e-6 to 1000)
     #[arg(long, default_value_t = 1.0 / 255.0)]
     rescale: f32,
     /// Image preprocessing: per-channel mean, subtracted after rescale (comma separated)
@@ -73,26 +74,14 @@ pub struct Args {
     /// Image preprocessing: how images are fitted to the input size
     #[arg(long, value_enum, default_value = "stretch")]
     resize: ResizeArg,
-    /// Image preprocessing: channel order the model expects
-    #[arg(long, value_enum, default_value = "rgb")]
-    channels: ChannelsArg,
+    /// Image preprocessing: channel order the model expects (gray for 1 channel; default rgb)
+    #[arg(long, value_enum)]
+    channels: Option<ChannelsArg>,
     /// Print the result as JSON
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     shape: super::check::ShapeArgs,
-}
-
-fn per_channel(v: &[f32], what: &str) -> Result<[f32; 4]> {
-    match v.len() {
-        1 => Ok([v[0]; 4]),
-        1..=4 => {
-            let mut o = [v[v.len() - 1]; 4];
-            o[..v.len()].copy_from_slice(v);
-            Ok(o)
-        }
-        _ => bail!("--{what} takes 1 to 4 comma-separated values"),
-    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -107,13 +96,29 @@ pub fn run(a: Args) -> Result<()> {
         }
         MethodArg::Entropy => Method::Entropy,
     };
-    let std = per_channel(&a.std, "std")?;
-    if std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
-        bail!("--std values must be finite and non-zero");
+    super::args::rescale(a.rescale)?;
+    if int8 && a.calib.is_none() {
+        bail!("int8 compilation needs calibration data: --calib DIR (images or .npy tensors), or use --precision f32");
+    }
+    if !int8 && a.export_onnx.is_some() {
+        bail!("--export-onnx writes the int8 QDQ model; it needs --precision int8");
+    }
+    let mut outs = Outputs::new(&[&a.model]);
+    if let Some(l) = &a.labels {
+        outs.input(l);
+    }
+    let labels = a.labels.as_deref().map(pipeline::read_labels).transpose()?.unwrap_or_default();
+    let g = pipeline::load_graph_with(&a.model, int8, &a.shape.options()).inspect_err(super::check::print_problems)?;
+    let c = g.values[g.input].dims[3];
+    let channels = a.channels.unwrap_or(ChannelsArg::Rgb);
+    match (a.channels, c) {
+        (Some(ChannelsArg::Gray), 1) | (Some(ChannelsArg::Rgb | ChannelsArg::Bgr), 3) | (None, _) => {}
+        (Some(ChannelsArg::Gray), _) => bail!("--channels gray needs a 1-channel model; this model takes {c} channels (rgb or bgr)"),
+        (Some(_), _) => bail!("--channels rgb/bgr need a 3-channel model; this model takes {c} channel(s){}", if c == 1 { " (gray)" } else { "" }),
     }
     let preprocess = kestrel_runtime::Preprocess {
         src_nchw: true,
-        channel_order: match a.channels {
+        channel_order: match channels {
             ChannelsArg::Rgb => ChannelOrder::Rgb,
             ChannelsArg::Bgr => ChannelOrder::Bgr,
             ChannelsArg::Gray => ChannelOrder::Gray,
@@ -124,26 +129,24 @@ pub fn run(a: Args) -> Result<()> {
             ResizeArg::Letterbox => Resize::Letterbox,
         },
         rescale: a.rescale,
-        mean: per_channel(&a.mean, "mean")?,
-        std,
+        mean: super::args::per_channel(&a.mean, "--mean", c)?,
+        std: super::args::per_channel(&a.std, "--std", c)?,
     };
-    if int8 && a.calib.is_none() {
-        bail!("int8 compilation needs calibration data: --calib DIR (images or .npy tensors), or use --precision f32");
-    }
-    if !int8 && a.export_onnx.is_some() {
-        bail!("--export-onnx writes the int8 QDQ model; it needs --precision int8");
-    }
-    let labels = a.labels.as_deref().map(pipeline::read_labels).transpose()?.unwrap_or_default();
-    let g = pipeline::load_graph_with(&a.model, int8, &a.shape.options()).inspect_err(super::check::print_problems)?;
     let mut pp = preprocess;
     pp.src_nchw = g.values[g.input].layout == kestrel_compiler::ir::Layout::Nchw;
     let calib = match &a.calib {
         Some(dir) if int8 => {
             let files = kestrel_compiler::data::list_inputs(dir)?;
+            files.iter().for_each(|f| outs.input(f));
             super::load_inputs(&files, g.values[g.input].dims, &pp)?
         }
         _ => vec![],
     };
+    // A bad -o or --export-onnx fails before the work.
+    outs.check(&a.output)?;
+    if let Some(p) = &a.export_onnx {
+        outs.check(p)?;
+    }
     let opts = CompileOptions {
         precision: if int8 { Precision::Int8 } else { Precision::F32 },
         method,
@@ -153,10 +156,11 @@ pub fn run(a: Args) -> Result<()> {
     let pb = super::progress(calib.len() * (passes(method) + 1), "calibrating");
     let c = pipeline::compile(g, &calib, &opts, &mut || pb.inc(1))?;
     pb.finish_and_clear();
-    super::write_atomic(&a.output, &c.lowered.bytes)?;
+    outs.stage(&a.output, &c.lowered.bytes)?;
     if let Some(p) = &a.export_onnx {
-        super::write_atomic(p, &pipeline::qdq_bytes(&c)?)?;
+        outs.stage(p, &pipeline::qdq_bytes(&c)?)?;
     }
+    outs.commit()?;
     if a.json {
         let j = serde_json::json!({
             "output": a.output,

@@ -3,14 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 use kestrel_compiler::pipeline::{self, CompileOptions};
 use kestrel_compiler::quant::calibrate::Method;
+use kestrel_train::classmap;
 use kestrel_train::dataset::{self, OpenOptions};
 use kestrel_train::eval::{self, Predictions};
 use kestrel_train::metrics::{report_table, Confusion};
-use kestrel_train::{checkpoint, plot};
+use kestrel_compiler::output::Outputs;
+use kestrel_train::plot;
 use kestrel_runtime::{Model, Precision, Preprocess};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -63,6 +65,10 @@ struct Scored {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    super::args::rescale(a.rescale)?;
+    if let Some(n) = a.limit {
+        super::args::at_least_one("--limit", n)?;
+    }
     let mut onnx = None;
     let mut kes = None;
     for m in &a.models {
@@ -73,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
             _ => bail!("{}: expected a .onnx or .kes model", m.display()),
         }
     }
-    let kes_bytes = kes.as_ref().map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))).transpose()?;
+    let kes_bytes = kes.as_ref().map(|p| kestrel_compiler::bounded::read(p, kestrel_compiler::bounded::Kind::Kes)).transpose()?;
     let kes_model = kes_bytes.as_ref().map(|b| kestrel_runtime::AlignedBuf::from_bytes(b));
     let (kes_pp, kes_labels, kes_out) = match &kes_model {
         Some(buf) => {
@@ -85,26 +91,52 @@ pub fn run(a: Args) -> Result<()> {
     let mut ds = dataset::open(&a.data, &OpenOptions { validation_split: 0.0, convert_modes: true })?;
     let mut split = eval::pick_split(&ds, a.split.as_deref())?.clone();
     if let Some(n) = a.limit {
-        split.items.truncate(n.max(1));
+        split.items.truncate(n);
     }
-    let k = ds.classes.len();
     let graph = onnx.as_deref().map(|p| pipeline::load_graph(p, false)).transpose()?;
-    if let Some(g) = &graph {
-        if g.values[g.output].len() != k {
-            bail!("{} has {} outputs, the data has {k} classes", onnx.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), g.values[g.output].len());
-        }
-    }
-    if let Some(n) = kes_out.filter(|&n| n != k) {
-        bail!("{} has {n} outputs, the data has {k} classes", kes.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
-    }
-    let labels = match &a.labels {
-        Some(p) => pipeline::read_labels(p)?,
-        None if kes_labels.len() == k => kes_labels,
-        None => ds.classes.clone(),
+    let onnx_out = graph.as_ref().map(|g| g.values[g.output].len());
+    let k = match (onnx_out, kes_out) {
+        (Some(a_), Some(b_)) if a_ != b_ => bail!("the .onnx has {a_} outputs, the .kes {b_}: not the same model"),
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => bail!("give a .onnx or a .kes model"),
     };
-    if labels.len() != k {
-        bail!("the labels file has {} labels, the data has {k} classes", labels.len());
+    // The model's class names: --labels, else the .kes's; the data's folders are matched
+    // to them by name (IDX labels are output indices already).
+    let model_labels = match &a.labels {
+        Some(p) => Some(pipeline::read_labels(p)?),
+        None => (!kes_labels.is_empty()).then_some(kes_labels),
+    };
+    if let Some(l) = model_labels.as_ref().filter(|l| l.len() != k) {
+        bail!("{} labels for a model with {k} outputs", l.len());
     }
+    let (labels, mapping) = match model_labels {
+        _ if split.idx.is_some() && split.items.iter().any(|(_, l)| *l >= k) => {
+            bail!("the data has labels up to {}, the model {k} outputs", split.items.iter().map(|(_, l)| *l).max().unwrap_or(0))
+        }
+        l if split.idx.is_some() => {
+            let l = match l {
+                Some(l) => l,
+                None if ds.classes.len() == k => ds.classes.clone(),
+                None => (0..k).map(|i| i.to_string()).collect(),
+            };
+            (l, "IDX labels are output indices".to_string())
+        }
+        Some(l) => {
+            let m = classmap::match_classes(&ds.classes, &l)?;
+            for item in &mut split.items {
+                item.1 = m.output[item.1];
+            }
+            let pairs: Vec<String> = ds.classes.iter().zip(&m.output).map(|(c, &o)| format!("{c} -> {o}")).collect();
+            (l, format!("class folders matched to the model's labels {}: {}", m.how, pairs.join(", ")))
+        }
+        None => {
+            if ds.classes.len() != k {
+                bail!("the data has {} classes, the model {k} outputs, and the model has no labels to match them by name: pass --labels FILE", ds.classes.len());
+            }
+            eprintln!("warning: the model has no labels: class folders are taken in sorted order as outputs 0..{}; pass --labels FILE to match them by name", k - 1);
+            (ds.classes.clone(), "sorted class folders as outputs 0.. (the model has no labels)".to_string())
+        }
+    };
     ds.classes = labels.clone();
     let pp = kes_pp.unwrap_or(Preprocess { rescale: a.rescale, ..kestrel_compiler::lower::default_preprocess() });
     let mut ui = super::train::Bar::new();
@@ -138,12 +170,17 @@ pub fn run(a: Args) -> Result<()> {
         }
         _ => {}
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    // The confusion matrices and eval.json are written together, or nothing is.
+    let mut outs = Outputs::new(&a.models.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    if let Some(l) = &a.labels {
+        outs.input(l);
+    }
+    outs.dir(&a.out)?;
     let mut files = Vec::new();
     for s in &scored {
         let p = a.out.join(format!("confusion_matrix_{}.png", s.name));
         let title = format!("{} on {} {} images: accuracy {:.2}%", s.name, s.conf.total(), split.name, 100.0 * s.conf.accuracy());
-        checkpoint::write_atomic(&p, &plot::confusion_png(&s.conf.m, &labels, &title)?)?;
+        outs.stage(&p, &plot::confusion_png(&s.conf.m, &labels, &title)?)?;
         files.push(p);
     }
     let agreement = (scored.len() == 2).then(|| {
@@ -161,15 +198,18 @@ pub fn run(a: Args) -> Result<()> {
             "evaluated": s.conf.total(), "per_class": s.conf.report(&labels), "confusion_matrix": s.conf.m,
         })).collect::<Vec<_>>(),
         "top1_agreement": agreement,
+        "class_mapping": mapping,
         "skipped_images": skipped.iter().map(|(p, w)| serde_json::json!({"path": p, "error": w})).collect::<Vec<_>>(),
     });
     let jp = a.out.join("eval.json");
-    checkpoint::write_atomic(&jp, serde_json::to_string_pretty(&j)?.as_bytes())?;
+    outs.stage(&jp, serde_json::to_string_pretty(&j)?.as_bytes())?;
+    outs.commit()?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
     }
     println!("data: {} ({} split: {} images, {} classes)", a.data.display(), split.name, split.len(), k);
+    println!("{mapping}");
     for s in &scored {
         let right: usize = (0..k).map(|i| s.conf.m[i][i]).sum();
         println!("{:<6} accuracy {:>7.3}%  ({right}/{})  {}", s.name, 100.0 * s.conf.accuracy(), s.conf.total(), s.path);

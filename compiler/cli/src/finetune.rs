@@ -6,9 +6,9 @@ use anyhow::{bail, Result};
 use clap::Args as ClapArgs;
 use kestrel_train::config::{FinetuneConfig, RunConfig};
 use kestrel_train::trainer::{self, Run, Ui};
-use kestrel_train::{checkpoint, finetune, weights};
+use kestrel_train::{finetune, weights};
 
-use super::train::{check_new_run_dir, input_shape, print_header, read_config, Bar};
+use super::train::{input_shape, print_header, read_config, start_and_train, Bar};
 
 /// Arguments of `kestrel finetune`.
 #[derive(ClapArgs)]
@@ -101,6 +101,8 @@ pub fn run(a: Args) -> Result<()> {
             (cfg, dir.clone())
         }
         None => {
+            super::args::rescale(a.rescale)?;
+            super::args::in_range("--validation-split", a.validation_split as f64, 0.0, 0.9)?;
             let data = a.data.clone().unwrap_or_default();
             let weights = a.weights.clone().unwrap_or_default();
             let channels = match a.channels {
@@ -148,20 +150,18 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut run = Run::new(cfg.clone(), &out, &device)?;
     let report = finetune::setup(&mut run)?;
-    if a.resume.is_none() {
-        check_new_run_dir(&out)?;
-    }
-    checkpoint::write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
     let mut ui = Bar::new();
-    print_header(&run, &device, &mut ui);
-    ui.line(&format!(
-        "weights: {} layers loaded from {} (matched by {}){}",
-        report.loaded.len(),
-        cfg.finetune.as_ref().map(|f| f.weights.display().to_string()).unwrap_or_default(),
-        report.matched_by,
-        if report.ignored.is_empty() { String::new() } else { format!("; ignored: {}", report.ignored.join(", ")) }
-    ));
-    let p = run.train(&mut ui)?;
+    let p = start_and_train(&mut run, &cfg, &out, a.resume.is_some(), |run| {
+        print_header(run, &device, &mut ui);
+        ui.line(&format!(
+            "weights: {} layers loaded from {} (matched by {}){}",
+            report.loaded.len(),
+            cfg.finetune.as_ref().map(|f| f.weights.display().to_string()).unwrap_or_default(),
+            report.matched_by,
+            if report.ignored.is_empty() { String::new() } else { format!("; ignored: {}", report.ignored.join(", ")) }
+        ));
+        run.train(&mut ui)
+    })?;
     ui.line(&format!("wrote {} (model.onnx, labels.txt, history.json, curves.png, confusion_matrix.png, metrics.json) after {} epochs", out.display(), p.epoch));
     Ok(())
 }

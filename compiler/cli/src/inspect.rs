@@ -42,6 +42,9 @@ struct Summary {
     int8_weight_bytes: Option<u64>,
     int8_arena_bytes: Option<usize>,
     labels: Vec<String>,
+    /// What a `.kes` does to an image before it runs (none for ONNX).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preprocessing: Option<String>,
 }
 
 fn keras_shape(dims: [usize; 4], flat: bool) -> Vec<usize> {
@@ -96,6 +99,7 @@ fn onnx_summary(a: &Args) -> Result<Summary> {
         int8_weight_bytes: Some(int8_w),
         int8_arena_bytes: Some(q.arena),
         labels: vec![],
+        preprocessing: None,
     })
 }
 
@@ -146,6 +150,7 @@ fn kes_summary(a: &Args) -> Result<Summary> {
         int8_weight_bytes: None,
         int8_arena_bytes: None,
         labels: m.labels().map(String::from).collect(),
+        preprocessing: Some(super::run::describe(&m.meta().preprocess, inp.dims[1], inp.dims[2], inp.dims[3])),
     })
 }
 
@@ -162,7 +167,11 @@ fn group(n: u64) -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let is_kes = a.file.extension().and_then(|e| e.to_str()) == Some("kes");
+    // By content, not by name: a .kes starts with its magic whatever it is called.
+    kestrel_compiler::bounded::check(&a.file, kestrel_compiler::bounded::Kind::Onnx)?;
+    let mut magic = [0u8; 8];
+    let is_kes = std::fs::File::open(&a.file).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
+        && magic == kestrel_runtime::format::MAGIC;
     let s = if is_kes { kes_summary(&a)? } else { onnx_summary(&a)? };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -190,6 +199,9 @@ pub fn run(a: Args) -> Result<()> {
     println!();
     if let (Some(w), Some(ar)) = (s.int8_weight_bytes, s.int8_arena_bytes) {
         println!("As int8: weight bytes {}, arena bytes {}", group(w), group(ar as u64));
+    }
+    if let Some(p) = &s.preprocessing {
+        println!("Image preprocessing: {p}");
     }
     if !s.labels.is_empty() {
         println!("Labels: {}", s.labels.join(", "));

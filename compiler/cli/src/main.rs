@@ -5,6 +5,7 @@
 //! `train`, `finetune`, `eval`) and `stream` (`kestrel-stream`) by default. A deploy-only
 //! build: `cargo build -p kestrel-cli --no-default-features` (compile, inspect, run, zoo, sign).
 
+mod args;
 #[cfg(feature = "engines")]
 mod bench;
 mod check;
@@ -26,7 +27,7 @@ mod zoo;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use kestrel_runtime::AlignedBuf;
@@ -126,17 +127,48 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     pb
 }
 
+/// A path for text output: as it is, or quoted with escapes when it holds a control
+/// character (a file name with a newline must not forge an output line).
+fn shown(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars().any(char::is_control) { format!("{s:?}") } else { s }
+}
+
 /// Read a `.kes` into an aligned buffer.
 fn read_kes(path: &Path) -> Result<AlignedBuf> {
-    let b = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let b = kestrel_compiler::bounded::read(path, kestrel_compiler::bounded::Kind::Kes)?;
     Ok(AlignedBuf::from_bytes(&b))
 }
 
-/// Write a file atomically (temp file + rename).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-kestrel");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+/// The CLI's default arena limit (`--max-arena-mib`).
+const DEFAULT_MAX_ARENA_MIB: usize = 1024;
+
+/// What a command that runs a model lets it need.
+#[derive(clap::Args)]
+struct ModelLimits {
+    /// Refuse a model whose arena (activations + scratch) is above this many MiB, before
+    /// allocating it
+    #[arg(long, default_value_t = DEFAULT_MAX_ARENA_MIB)]
+    max_arena_mib: usize,
+}
+
+impl ModelLimits {
+    fn get(&self) -> kestrel_runtime::Limits {
+        kestrel_runtime::Limits { max_arena: self.max_arena_mib.saturating_mul(1 << 20) }
+    }
+}
+
+/// Load a `.kes` that was not checked against a public key: within `limits`; a signature
+/// it carries can't be checked here (a warning says so), and a signature block that is
+/// present but broken is refused.
+fn load_model<'a>(path: &Path, bytes: &'a [u8], limits: &ModelLimits) -> Result<kestrel_runtime::Model<'a>> {
+    let m = kestrel_runtime::Model::load_with_limits(bytes, &limits.get()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // `load` has checked the block's structure: a broken one is refused there.
+    if let Ok(Some(info)) = kestrel_runtime::signature::signature_info(bytes) {
+        let id: String = info.key_id.iter().map(|b| format!("{b:02x}")).collect();
+        eprintln!("warning: {} is signed (key {id}), but its signature is not checked without --pubkey KEY.pub", path.display());
+    }
+    Ok(m)
 }
 
 /// Load every input of a directory (or the listed files) as NHWC tensors.

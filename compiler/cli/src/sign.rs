@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use clap::Args as ClapArgs;
+use kestrel_compiler::output::Outputs;
 use kestrel_compiler::signing;
 use kestrel_runtime::{Error, Model};
 
@@ -51,10 +52,16 @@ pub fn keygen(a: KeygenArgs) -> Result<()> {
 
 pub fn sign(a: SignArgs) -> Result<()> {
     let key = signing::read_secret_key(&a.key)?;
-    let bytes = std::fs::read(&a.model).map_err(|e| anyhow!("cannot read {}: {e}", a.model.display()))?;
+    let bytes = kestrel_compiler::bounded::read(&a.model, kestrel_compiler::bounded::Kind::Kes)?;
     let signed = signing::sign_model(&bytes, &key).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
+    // Without -o the model is signed in place; an explicit -o may not be an input.
+    let mut outs = Outputs::new(&[&a.key]);
+    if a.output.is_some() {
+        outs.input(&a.model);
+    }
     let out = a.output.unwrap_or_else(|| a.model.clone());
-    super::write_atomic(&out, &signed)?;
+    outs.stage(&out, &signed)?;
+    outs.commit()?;
     let id = signing::key_id_hex(&key.verifying_key().to_bytes());
     println!("signed {} with key {id} -> {}", a.model.display(), out.display());
     Ok(())

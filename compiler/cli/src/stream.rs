@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use clap::{Args as ClapArgs, ValueEnum};
-use kestrel_runtime::Model;
 use kestrel_stream::{
     AlertRule, Config, JsonLines, PreviewServer, SaveFrames, SaveMode, Sink, SourceOptions, SourceSpec, TileGrid,
 };
@@ -51,16 +50,17 @@ pub struct Args {
     /// Write annotated frames (frame_N.jpg; heat_N.png with --tiles) into DIR
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Which frames --out writes
-    #[arg(long, value_enum, default_value_t = Save::All)]
-    save: Save,
+    /// Which frames --out writes (default: all)
+    #[arg(long, value_enum)]
+    save: Option<Save>,
     /// Serve the live preview page on ADDR (e.g. 127.0.0.1:8080)
     #[arg(long)]
     serve: Option<String>,
     /// Stop after N processed frames
     #[arg(long)]
     frames: Option<u64>,
-    /// Process every frame (capture waits) instead of the newest-wins queue that drops frames
+    /// Process every frame (capture waits) instead of the newest-wins queue that drops
+    /// frames (a dir: source always waits: a folder is not a camera)
     #[arg(long)]
     every_frame: bool,
     /// Report a stall after this many milliseconds without a frame
@@ -81,12 +81,14 @@ pub struct Args {
     /// No per-second report on stderr
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    limits: super::ModelLimits,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let spec = SourceSpec::parse(&a.source).map_err(|e| anyhow!("--source: {e}"))?;
-    let buf = kestrel_runtime::AlignedBuf::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
-    let m = Model::load(buf.as_slice()).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
+    let buf = super::read_kes(&a.model)?;
+    let m = super::load_model(&a.model, buf.as_slice(), &a.limits)?;
     kestrel_stream::Preprocessor::new(&m).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
     let mut labels: Vec<String> = m.labels().map(String::from).collect();
     let classes = m.output().len();
@@ -101,8 +103,13 @@ pub fn run(a: Args) -> Result<()> {
     if a.fps.is_some_and(|f| !(f > 0.0 && f.is_finite())) {
         return Err(anyhow!("--fps must be a positive number"));
     }
-    if a.smooth == 0 {
-        return Err(anyhow!("--smooth must be at least 1"));
+    super::args::at_least_one("--smooth", a.smooth)?;
+    super::args::at_least_one("--top", a.top)?;
+    super::args::in_range("--hysteresis", a.hysteresis as f64, 0.0, 1.0)?;
+    super::args::in_range("--overlap", a.overlap as f64, 0.0, 0.9)?;
+    super::args::in_range("--open-timeout", a.open_timeout, 0.1, 3600.0)?;
+    if a.out.is_none() && a.save.is_some() {
+        return Err(anyhow!("--save says which frames --out writes; it needs --out DIR"));
     }
     let (threads, clamp_note) = kestrel_compiler::threads::check_threads(a.threads)?;
     if let Some(note) = clamp_note {
@@ -116,7 +123,8 @@ pub fn run(a: Args) -> Result<()> {
         alerts,
         max_frames: a.frames,
         stall_after: Duration::from_millis(a.stall_ms.max(1)),
-        drop_frames: !a.every_frame,
+        // A folder is not a camera: nothing is lost by waiting for the classifier.
+        drop_frames: !a.every_frame && !matches!(spec, SourceSpec::Dir(_)),
         log: !a.quiet,
         threads,
         ..Config::default()
@@ -131,7 +139,7 @@ pub fn run(a: Args) -> Result<()> {
         json = json.without_frames();
     }
     let mut save = match &a.out {
-        Some(d) => Some(SaveFrames::new(d, if matches!(a.save, Save::All) { SaveMode::All } else { SaveMode::Alerts })?),
+        Some(d) => Some(SaveFrames::new(d, if matches!(a.save, None | Some(Save::All)) { SaveMode::All } else { SaveMode::Alerts })?),
         None => None,
     };
     let mut preview = match &a.serve {

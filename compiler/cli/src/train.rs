@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use kestrel_train::config::RunConfig;
+use kestrel_train::checkpoint::Progress;
 use kestrel_train::trainer::{self, Run, Ui};
 use kestrel_train::{checkpoint, dataset};
 
@@ -124,21 +125,43 @@ impl Ui for Bar {
     }
 }
 
-/// Fail if `out` exists and holds anything.
-pub fn check_new_run_dir(out: &Path) -> Result<()> {
+/// Fail if `out` exists and holds anything; else create it. Returns whether it was created.
+pub fn check_new_run_dir(out: &Path) -> Result<bool> {
     if out.exists() {
         let empty = out.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
         if !empty {
             bail!("run directory {} exists; pass --resume {} to continue it, or choose another --out", out.display(), out.display());
         }
+        return Ok(false);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(true)
+}
+
+/// Start a new run in `out` (or continue one when `resume`), train it, and on a failure
+/// before the first checkpoint take back what the run wrote: a failed start leaves no run
+/// directory behind that would refuse the same `--out` and fail `--resume`.
+pub fn start_and_train(run: &mut Run, cfg: &RunConfig, out: &Path, resume: bool, go: impl FnOnce(&mut Run) -> Result<Progress>) -> Result<Progress> {
+    let created = if resume { false } else { check_new_run_dir(out)? };
+    let result = checkpoint::write_atomic(&out.join("config.json"), serde_json::to_string_pretty(cfg)?.as_bytes()).and_then(|()| go(run));
+    if result.is_err() && !resume && !out.join(checkpoint::FILE).exists() {
+        for f in ["config.json", "history.json", "curves.png"] {
+            let _ = std::fs::remove_file(out.join(f));
+        }
+        if created {
+            let _ = std::fs::remove_dir(out);
+        }
+    }
+    result
 }
 
 /// Read the config of a run to resume.
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let p = dir.join("config.json");
-    let s = std::fs::read_to_string(&p).with_context(|| format!("{} is not a run directory (no config.json)", dir.display()))?;
+    if !p.is_file() {
+        bail!("{} is not a run directory (no config.json)", dir.display());
+    }
+    let s = kestrel_compiler::bounded::read_text(&p, kestrel_compiler::bounded::Kind::Json)?;
     serde_json::from_str(&s).with_context(|| format!("{}: not a kestrel run config", p.display()))
 }
 
@@ -176,6 +199,9 @@ pub fn run(a: Args) -> Result<()> {
             (cfg, dir.clone())
         }
         None => {
+            super::args::rescale(a.rescale)?;
+            super::args::in_range("--validation-split", a.validation_split as f64, 0.0, 0.9)?;
+            super::args::in_range("--lr", a.lr, 1e-12, 10.0)?;
             let (data, arch, out) = (a.data.clone().unwrap_or_default(), a.arch.clone().unwrap_or_default(), a.out.clone().unwrap_or_default());
             let input = input_shape(&arch, &data, a.input_size, a.channels, a.convert_modes)?;
             let head = a.head.clone().unwrap_or_else(|| kestrel_compiler::zoo::train_defaults(&arch).map(|d| d.1.to_string()).unwrap_or_default());
@@ -210,13 +236,11 @@ pub fn run(a: Args) -> Result<()> {
     };
     // Build everything (and fail on bad input) before touching the run directory.
     let mut run = Run::new(cfg.clone(), &out, &device)?;
-    if a.resume.is_none() {
-        check_new_run_dir(&out)?;
-    }
-    checkpoint::write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
     let mut ui = Bar::new();
-    print_header(&run, &device, &mut ui);
-    let p = run.train(&mut ui)?;
+    let p = start_and_train(&mut run, &cfg, &out, a.resume.is_some(), |run| {
+        print_header(run, &device, &mut ui);
+        run.train(&mut ui)
+    })?;
     ui.line(&format!("wrote {} (model.onnx, labels.txt, history.json, curves.png, confusion_matrix.png, metrics.json) after {} epochs", out.display(), p.epoch));
     Ok(())
 }

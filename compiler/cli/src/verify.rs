@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use clap::Args as ClapArgs;
 use kestrel_runtime::AlignedBuf;
 use kestrel_compiler::data::{list_inputs, nhwc_to_nchw};
@@ -54,7 +54,7 @@ struct Agreement {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let onnx = std::fs::read(&a.onnx).with_context(|| format!("cannot read {}", a.onnx.display()))?;
+    let onnx = kestrel_compiler::bounded::read(&a.onnx, kestrel_compiler::bounded::Kind::Onnx)?;
     let buf = super::read_kes(&a.kes)?;
     let m = Model::load(buf.as_slice()).map_err(|e| anyhow!("{}: {e}", a.kes.display()))?;
     let int8 = m.meta().precision == Precision::Int8;

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args as ClapArgs;
 use kestrel_compiler::onnx::{export, pb_util};
+use kestrel_compiler::output::Outputs;
 
 /// Arguments of `kestrel zoo`.
 #[derive(ClapArgs)]
@@ -27,16 +28,21 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let g = kestrel_compiler::zoo::build(&a.name, a.seed)?;
-    super::write_atomic(&a.output, &pb_util::encode(&export::export_float(&g)))?;
-    println!("wrote {} ({}, {} MACs)", a.output.display(), a.name, g.macs());
+    // The model and its sample inputs are written together, or nothing is.
+    let mut outs = Outputs::new(&[]);
+    outs.stage(&a.output, &pb_util::encode(&export::export_float(&g)))?;
     if let Some(dir) = &a.inputs {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        outs.dir(dir)?;
         let shape = g.values[g.input].onnx_shape();
         for i in 0..a.count {
             let x = kestrel_compiler::zoo::random_input(&g, a.seed.wrapping_mul(1000).wrapping_add(i as u64));
             let p = dir.join(format!("input_{i:03}.npy"));
-            super::write_atomic(&p, &kestrel_compiler::data::write_npy(&shape, &x))?;
+            outs.stage(&p, &kestrel_compiler::data::write_npy(&shape, &x))?;
         }
+    }
+    outs.commit()?;
+    println!("wrote {} ({}, {} MACs)", a.output.display(), a.name, g.macs());
+    if let Some(dir) = &a.inputs {
         println!("wrote {} inputs to {}", a.count, dir.display());
     }
     Ok(())

@@ -37,7 +37,9 @@ pub fn parse_npy(b: &[u8]) -> Result<Npy> {
     } else if descr.starts_with("'<f8'") {
         8
     } else {
-        bail!(".npy dtype {} is not supported (use float32)", descr.split(',').next().unwrap_or(""));
+        // The quoted dtype whole (a structured dtype holds commas of its own).
+        let d = descr.strip_prefix('\'').and_then(|r| r.split('\'').next()).map(|d| format!("'{d}'")).unwrap_or_else(|| descr.chars().take(40).collect());
+        bail!(".npy dtype {d} is not supported (use float32)");
     };
     if field("fortran_order").is_some_and(|f| f.starts_with("True")) {
         bail!(".npy arrays in Fortran order are not supported");
@@ -123,25 +125,54 @@ fn is_input_file(p: &Path) -> bool {
     )
 }
 
+/// How a `.npy` input's shape is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NpyLayout {
+    /// The model's ONNX input shape (`[1, C, H, W]` for an NCHW model), with or without
+    /// the dimensions of size 1: any array whose memory order is the model's.
+    #[default]
+    Onnx,
+    /// `[1, H, W, C]` (channels last, as Keras/TensorFlow save images), whatever the model's.
+    Nhwc,
+    /// Any shape with the right element count, taken in the model's ONNX layout.
+    Flat,
+}
+
+/// A shape without its dimensions of size 1.
+fn squeezed(s: &[usize]) -> Vec<usize> {
+    s.iter().copied().filter(|&d| d != 1).collect()
+}
+
 /// Load one input file as the runtime's NHWC f32 tensor for an input of NHWC `dims`.
-/// `.npy` files are in the source model's layout (NCHW if `pp.src_nchw`); images are
-/// decoded and preprocessed as `pp` says.
+/// `.npy` files must have the source model's ONNX shape (NCHW if `pp.src_nchw`); images
+/// are decoded and preprocessed as `pp` says. A NaN or infinite value is an error.
 pub fn load_input(path: &Path, dims: [usize; 4], pp: &Preprocess) -> Result<Vec<f32>> {
+    load_input_as(path, dims, pp, NpyLayout::Onnx)
+}
+
+/// [`load_input`] with `.npy` arrays read as `layout` says.
+pub fn load_input_as(path: &Path, dims: [usize; 4], pp: &Preprocess, layout: NpyLayout) -> Result<Vec<f32>> {
     let [_, h, w, c] = dims;
     let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let kind = if ext == "npy" { crate::bounded::Kind::Npy } else { crate::bounded::Kind::Image };
+    let bytes = crate::bounded::read(path, kind)?;
     if ext == "npy" {
         let npy = parse_npy(&bytes).with_context(|| format!("{}", path.display()))?;
-        if npy.data.len() != h * w * c {
-            bail!(
-                "{}: tensor of shape {:?} does not fit the model input {:?} ({} elements)",
-                path.display(),
-                npy.shape,
-                if pp.src_nchw { vec![1, c, h, w] } else { vec![1, h, w, c] },
-                h * w * c
-            );
+        let onnx = if pp.src_nchw { vec![1, c, h, w] } else { vec![1, h, w, c] };
+        let (want, nchw) = match layout {
+            NpyLayout::Onnx => (onnx.clone(), pp.src_nchw),
+            NpyLayout::Nhwc | NpyLayout::Flat if npy.data.len() != h * w * c => (onnx.clone(), pp.src_nchw),
+            NpyLayout::Nhwc => (vec![1, h, w, c], false),
+            NpyLayout::Flat => (npy.shape.clone(), pp.src_nchw),
+        };
+        if squeezed(&npy.shape) != squeezed(&want) {
+            let hint = if npy.data.len() == h * w * c { " (same element count, other layout: pass --npy-layout nhwc or flat to say how to read it)" } else { "" };
+            bail!("{}: tensor of shape {:?} does not fit the model input {:?}{hint}", path.display(), npy.shape, onnx);
         }
-        return Ok(if pp.src_nchw && h * w > 1 { nchw_to_nhwc(&npy.data, c, h, w) } else { npy.data });
+        if let Some(i) = npy.data.iter().position(|v| !v.is_finite()) {
+            bail!("{}: element {i} is {}; inputs must be finite numbers", path.display(), npy.data[i]);
+        }
+        return Ok(if nchw && h * w > 1 { nchw_to_nhwc(&npy.data, c, h, w) } else { npy.data });
     }
     let img = decode_image(&bytes).with_context(|| format!("{}: cannot decode image", path.display()))?;
     Ok(preprocess_image(&img, h, w, c, pp))

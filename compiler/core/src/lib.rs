@@ -3,10 +3,12 @@
 //! `.kes` and QDQ ONNX writers; the model zoo's graph builders; signing. It builds without
 //! Candle (training is `kestrel-train`) and without ONNX Runtime or tract (`kestrel-engines`).
 
+pub mod bounded;
 pub mod data;
 pub mod ir;
 pub mod lower;
 pub mod onnx;
+pub mod output;
 pub mod passes;
 pub mod pipeline;
 pub mod plan;

@@ -67,7 +67,9 @@ pub fn load_graph(path: &Path, int8: bool) -> Result<Graph> {
 
 /// Import (with input-shape overrides) and optimize an ONNX file for a precision.
 pub fn load_graph_with(path: &Path, int8: bool, opts: &ImportOptions) -> Result<Graph> {
+    crate::bounded::check(path, crate::bounded::Kind::Onnx)?;
     let mut g = import_path_with(path, opts).map_err(|err| LoadError { path: path.display().to_string(), err })?;
+    check_finite(&g).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     passes::optimize(&mut g, int8)?;
     Ok(g)
 }
@@ -95,10 +97,33 @@ pub fn check(path: &Path, opts: &ImportOptions) -> Result<Vec<String>> {
     Ok(problems)
 }
 
-/// Read a labels file: one label per line, blank lines ignored.
+/// Every weight of `g` is a finite number: a NaN or infinite weight would quantize to a
+/// model that answers with confidence where the float model answers NaN.
+pub fn check_finite(g: &Graph) -> Result<()> {
+    for n in &g.nodes {
+        let blobs: Vec<(&str, &[f32])> = match &n.op {
+            NodeOp::Conv { weight, bias, .. } | NodeOp::Dense { weight, bias } => vec![("weight", weight), ("bias", bias)],
+            NodeOp::BatchNorm { scale, bias, mean, var, .. } => vec![("scale", scale), ("bias", bias), ("mean", mean), ("var", var)],
+            _ => vec![],
+        };
+        for (what, b) in blobs {
+            if let Some(i) = b.iter().position(|v| !v.is_finite()) {
+                bail!("layer {} ({}): {what} {i} is {}; weights must be finite numbers", n.name, n.onnx_op, b[i]);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Read a labels file: one label per line, blank lines ignored; a file without any label
+/// is an error (it would otherwise read as "no labels given").
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("cannot read labels file {}", path.display()))?;
-    Ok(s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    let s = crate::bounded::read_text(path, crate::bounded::Kind::Labels)?;
+    let labels: Vec<String> = s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    if labels.is_empty() {
+        bail!("labels file {} has no labels (one class name per line)", path.display());
+    }
+    Ok(labels)
 }
 
 /// Compile an optimized graph. `calib` are NHWC f32 inputs (required for int8).

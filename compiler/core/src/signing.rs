@@ -6,11 +6,9 @@
 //! 32-byte secret seed; written owner-only, mode 0600) and
 //! `kestrel-ed25519-public-key <64 hex digits>` (the 32-byte public key, `KEY.pub`).
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use kestrel_runtime::{signature, Model};
 
@@ -51,33 +49,20 @@ pub fn rust_const(public_key: &[u8; 32]) -> String {
     format!("pub const TRUSTED_MODEL_KEY: [u8; 32] = [{}];", bytes.join(", "))
 }
 
-fn create_new(path: &Path, mode: u32, text: &str) -> Result<()> {
-    let mut o = OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, mode);
-    let mut f = o.open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => anyhow!("{} exists; refusing to overwrite a key", path.display()),
-        _ => anyhow!("cannot create {}: {e}", path.display()),
-    })?;
-    f.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Write `KEY` (secret, owner-only) and `KEY.pub`; refuses to overwrite either. Returns
-/// the public key file's path.
+/// Write `KEY` (secret, owner-only) and `KEY.pub` together (both or neither); refuses
+/// to overwrite either. Returns the public key file's path.
 pub fn write_keypair(secret: &Path, key: &SigningKey) -> Result<PathBuf> {
     let public = public_path(secret);
-    if public.exists() {
-        bail!("{} exists; refusing to overwrite a key", public.display());
-    }
-    create_new(secret, 0o600, &format!("{SECRET_TAG} {}\n", hex(key.as_bytes())))?;
-    create_new(&public, 0o644, &format!("{PUBLIC_TAG} {}\n", hex(key.verifying_key().as_bytes())))?;
+    let mut outs = crate::output::Outputs::new(&[]);
+    outs.stage_new(secret, format!("{SECRET_TAG} {}\n", hex(key.as_bytes())).as_bytes(), 0o600)?;
+    outs.stage_new(&public, format!("{PUBLIC_TAG} {}\n", hex(key.verifying_key().as_bytes())).as_bytes(), 0o644)?;
+    outs.commit()?;
     Ok(public)
 }
 
 /// Parse a key file's text: `(tag, 32 bytes)`; errors name the file but never echo it.
 fn parse_key_file(path: &Path, want: &str) -> Result<[u8; 32]> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let raw = crate::bounded::read(path, crate::bounded::Kind::Key)?;
     let text = std::str::from_utf8(&raw).unwrap_or("");
     let words: Vec<&str> = text.split_whitespace().collect();
     let example = format!("a line `{want} <64 hex digits>` as `kestrel keygen` writes it");

@@ -7,7 +7,6 @@
 //! [`Progress`] as JSON.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -40,22 +39,10 @@ pub struct Progress {
     pub stopped: bool,
 }
 
-/// Write `bytes` to `path` atomically: temp file in the same folder, fsync, rename.
+/// Write `bytes` to `path` the one safe way ([`kestrel_compiler::output`]): temp file in
+/// the same folder, fsync, rename, fsync the folder; never over a directory, device or FIFO.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial"));
-    {
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all().with_context(|| format!("cannot sync {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    kestrel_compiler::output::write_file(path, bytes, &[])
 }
 
 /// Save the network, the optimizer and the progress.

@@ -240,15 +240,28 @@ fn open_folders(root: &Path, opts: &OpenOptions) -> Result<Dataset> {
     let train_dir = find(&["train", "training"]);
     let valid_dir = find(&["valid", "validation", "val"]);
     let test_dir = find(&["test"]);
+    // The classes: train/'s folders; without train/, those of valid/ and test/ together
+    // (a held-out set alone); without any split folder, the root's (a flat class folder).
+    let split_only = train_dir.is_none() && (valid_dir.is_some() || test_dir.is_some());
     let class_root = train_dir.clone().unwrap_or_else(|| root.to_path_buf());
-    let class_dirs = sorted_dirs(&class_root)?;
+    let class_dirs = if split_only {
+        let mut v = Vec::new();
+        for d in valid_dir.iter().chain(test_dir.iter()) {
+            v.extend(sorted_dirs(d)?);
+        }
+        v
+    } else {
+        sorted_dirs(&class_root)?
+    };
     if class_dirs.is_empty() {
         bail!(
             "no classes found in {}: expected one folder per class (Keras flow_from_directory layout: train/<class>/*.jpg, valid/<class>/*.jpg) or IDX files",
             class_root.display()
         );
     }
-    let classes: Vec<String> = class_dirs.iter().map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    let mut classes: Vec<String> = class_dirs.iter().map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+    classes.sort();
+    classes.dedup();
     let corrupt: Arc<Mutex<BTreeMap<PathBuf, String>>> = Default::default();
     let mut modes: BTreeMap<String, (usize, PathBuf)> = BTreeMap::new();
     let mut scan = |name: &str, dir: &Path| -> Result<Split> {
@@ -273,7 +286,7 @@ fn open_folders(root: &Path, opts: &OpenOptions) -> Result<Dataset> {
         }
         Ok(Split { name: name.into(), items, idx: None })
     };
-    let train = scan("train", &class_root)?;
+    let train = if split_only { Split { name: "train".into(), items: vec![], idx: None } } else { scan("train", &class_root)? };
     let valid = valid_dir.as_deref().map(|d| scan("valid", d)).transpose()?;
     let test = test_dir.as_deref().map(|d| scan("test", d)).transpose()?;
     let (train, valid) = match valid {
@@ -305,7 +318,7 @@ fn open_folders(root: &Path, opts: &OpenOptions) -> Result<Dataset> {
 }
 
 fn check_classes(ds: &Dataset) -> Result<()> {
-    if ds.train.is_empty() && ds.test.as_ref().is_none_or(|t| t.is_empty()) {
+    if ds.train.is_empty() && ds.test.as_ref().is_none_or(|t| t.is_empty()) && ds.valid.as_ref().is_none_or(|v| v.is_empty()) {
         bail!("no images found in the data (classes: {})", ds.classes.join(", "));
     }
     Ok(())

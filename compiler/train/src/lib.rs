@@ -11,6 +11,7 @@ pub use candle_core::Device;
 
 pub mod augment;
 pub mod checkpoint;
+pub mod classmap;
 pub mod config;
 pub mod dataset;
 pub mod eval;

@@ -131,7 +131,7 @@ fn status_of(e: &Error) -> KesStatus {
         Error::BadSection { .. } | Error::BadTensor { .. } | Error::BadOp { .. } | Error::TooLarge { .. } => {
             KES_E_INVALID_MODEL
         }
-        Error::ArenaTooSmall { .. } => KES_E_ARENA_SIZE,
+        Error::ArenaTooSmall { .. } | Error::ArenaTooLarge { .. } => KES_E_ARENA_SIZE,
         Error::ArenaMisaligned { .. } => KES_E_ARENA_ALIGN,
         Error::WrongLength { .. } => KES_E_LENGTH,
         Error::UnsupportedKernel { .. } => KES_E_KERNEL,

@@ -66,6 +66,13 @@ pub enum Error {
         /// bytes given
         got: usize,
     },
+    /// The model's arena is larger than the caller allows ([`crate::Model::load_with_limits`]).
+    ArenaTooLarge {
+        /// bytes the model needs
+        needed: usize,
+        /// the caller's limit
+        limit: usize,
+    },
     /// The arena does not start at a 16-byte aligned address.
     ArenaMisaligned {
         /// required alignment
@@ -138,6 +145,10 @@ impl fmt::Display for Error {
             Error::ArenaTooSmall { needed, got } => write!(
                 f,
                 "arena too small: the model needs {needed} bytes, got {got}"
+            ),
+            Error::ArenaTooLarge { needed, limit } => write!(
+                f,
+                "the model needs a {needed}-byte arena, above the limit of {limit} bytes"
             ),
             Error::ArenaMisaligned { required } => {
                 write!(f, "arena must start at a {required}-byte aligned address")

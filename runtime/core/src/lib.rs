@@ -47,7 +47,7 @@ pub use aligned::AlignedBuf;
 pub use crc32::crc32;
 pub use error::Error;
 pub use format::{ChannelOrder, Meta, Packing, Precision, Preprocess, Resize, TensorInfo};
-pub use model::{Labels, Model};
+pub use model::{Labels, Limits, Model};
 pub use ops::{Activation, DType, Op, OpKind, PadMode, Unary};
 pub use parallel::{Parallel, Sequential};
 #[cfg(feature = "std")]

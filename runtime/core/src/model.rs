@@ -6,6 +6,13 @@ use crate::layer::{layer, Layer};
 use crate::ops::Op;
 use crate::Result;
 
+/// What a caller allows a model to need, checked by [`Model::load_with_limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most arena bytes ([`Model::arena_size`]) a model may need.
+    pub max_arena: usize,
+}
+
 /// A validated `.kes` model borrowing its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Model<'a> {
@@ -21,6 +28,25 @@ impl<'a> Model<'a> {
         let mut m = Model { file: crate::validate::load(bytes)?, scratch: 0 };
         m.scratch = crate::scratch::scratch_size(&m);
         Ok(m)
+    }
+
+    /// [`Model::load`], then refuse a model whose arena ([`Model::arena_size`]) is above
+    /// `limits.max_arena` ([`Error::ArenaTooLarge`]), before the caller allocates it: a
+    /// host that loads models from others states how much memory one may take.
+    pub fn load_with_limits(bytes: &'a [u8], limits: &Limits) -> Result<Model<'a>> {
+        let m = Model::load(bytes)?;
+        m.check_limits(limits)?;
+        Ok(m)
+    }
+
+    /// Refuse this model if it needs more than `limits` allow (what
+    /// [`Model::load_with_limits`] checks; for a model loaded another way).
+    pub fn check_limits(&self, limits: &Limits) -> Result<()> {
+        let needed = self.arena_size();
+        if needed > limits.max_arena {
+            return Err(crate::Error::ArenaTooLarge { needed, limit: limits.max_arena });
+        }
+        Ok(())
     }
 
     /// Load a model only if it is signed by `trusted` (an Ed25519 public key, e.g. a

@@ -115,7 +115,8 @@ fn worker(shared: Arc<Shared>) {
 
 impl ThreadPool {
     /// A pool of `threads` workers (at least 1): `threads - 1` threads are spawned, the
-    /// thread calling [`Parallel::for_chunks`] is the last.
+    /// thread calling [`Parallel::for_chunks`] is the last. When the system refuses a
+    /// thread the pool keeps the ones it has ([`Parallel::workers`] says how many).
     pub fn new(threads: usize) -> ThreadPool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State { job: None, next: 0, remaining: 0, panicked: false, shutdown: false }),
@@ -124,12 +125,9 @@ impl ThreadPool {
             generation: AtomicU64::new(0),
         });
         let handles = (1..threads.max(1))
-            .map(|i| {
+            .map_while(|i| {
                 let s = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(std::format!("kestrel-{i}"))
-                    .spawn(move || worker(s))
-                    .expect("spawn a kestrel worker thread")
+                std::thread::Builder::new().name(std::format!("kestrel-{i}")).spawn(move || worker(s)).ok()
             })
             .collect();
         ThreadPool { shared, handles }

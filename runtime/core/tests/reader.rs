@@ -304,3 +304,33 @@ fn unknown_preprocessing_codes_are_named() {
         assert!(e.contains(what), "code 3 at META+{field}: {e:?}");
     }
 }
+
+#[test]
+fn load_with_limits_refuses_an_arena_above_the_callers_limit() {
+    let a = Aligned::new(MNIST);
+    let m = Model::load(a.bytes()).expect("load");
+    let need = m.arena_size();
+    let at = kestrel_runtime::Limits { max_arena: need };
+    assert!(Model::load_with_limits(a.bytes(), &at).is_ok(), "a limit of exactly the arena is enough");
+    let below = kestrel_runtime::Limits { max_arena: need - 1 };
+    match Model::load_with_limits(a.bytes(), &below) {
+        Err(Error::ArenaTooLarge { needed, limit }) => assert_eq!((needed, limit), (need, need - 1)),
+        other => panic!("expected ArenaTooLarge, got {other:?}"),
+    }
+    // A file whose plan claims a ~4 GiB arena (checksum resealed) is valid, and refused by
+    // the limit before anyone allocates it.
+    let mut big = Aligned::new(MNIST);
+    let b = big.bytes_mut();
+    let meta_off = (0..u32::from_le_bytes(b[24..28].try_into().unwrap()) as usize)
+        .map(|i| HEADER_LEN + i * format::SECTION_ENTRY_LEN)
+        .find(|&e| u32::from_le_bytes(b[e..e + 4].try_into().unwrap()) == format::section::META)
+        .map(|e| u32::from_le_bytes(b[e + 4..e + 8].try_into().unwrap()) as usize)
+        .expect("META section");
+    let at = meta_off + format::meta::ARENA_SIZE;
+    b[at..at + 4].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    reseal(b);
+    let huge = Model::load(big.bytes()).expect("a big plan is still a valid file");
+    assert!(huge.arena_size() >= 0xFFFF_FFF0);
+    let gib = kestrel_runtime::Limits { max_arena: 1 << 30 };
+    assert!(matches!(Model::load_with_limits(big.bytes(), &gib), Err(Error::ArenaTooLarge { .. })));
+}

@@ -48,7 +48,10 @@ impl<'a> Classifier<'a> {
         let pre = Preprocessor::new(model).map_err(|e| anyhow!(e))?;
         let classes = model.output().len();
         let arena = AlignedBuf::zeroed(model.arena_size());
-        let pool = (cfg.threads > 1).then(|| ThreadPool::new(cfg.threads));
+        // More threads than cores only adds switching (`kestrel stream` says so and clamps).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cfg.threads.min(cores);
+        let pool = (threads > 1).then(|| ThreadPool::new(threads));
         let n_tiles = cfg.tiles.map_or(1, |t| t.len());
         let margin = cfg.hysteresis / 2.0;
         Ok(Classifier {

@@ -143,10 +143,16 @@ impl<'a> File<'a> {
             return Err(sec_err(section::META, "wrong length"));
         }
         let meta = Meta::parse(meta_bytes).map_err(|what| sec_err(section::META, what))?;
-        if meta.n_tensors == 0 || meta.n_tensors > MAX_TENSORS {
+        if meta.n_tensors == 0 {
+            return Err(sec_err(section::META, "the model has no tensors"));
+        }
+        if meta.n_ops == 0 {
+            return Err(sec_err(section::META, "the model has no ops"));
+        }
+        if meta.n_tensors > MAX_TENSORS {
             return Err(Error::TooLarge { what: "tensor count (1..=1024)" });
         }
-        if meta.n_ops == 0 || meta.n_ops >= u16::MAX as usize {
+        if meta.n_ops >= u16::MAX as usize {
             return Err(Error::TooLarge { what: "op count (1..65535)" });
         }
         if tensors.len() != meta.n_tensors * tensor::LEN {
