@@ -104,6 +104,8 @@ pub fn check_finite(g: &Graph) -> Result<()> {
         let blobs: Vec<(&str, &[f32])> = match &n.op {
             NodeOp::Conv { weight, bias, .. } | NodeOp::Dense { weight, bias } => vec![("weight", weight), ("bias", bias)],
             NodeOp::BatchNorm { scale, bias, mean, var, .. } => vec![("scale", scale), ("bias", bias), ("mean", mean), ("var", var)],
+            NodeOp::PRelu { slope } => vec![("slope", slope)],
+            NodeOp::Pad { value, .. } => vec![("pad value", std::slice::from_ref(value))],
             _ => vec![],
         };
         for (what, b) in blobs {
