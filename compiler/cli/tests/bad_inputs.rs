@@ -97,6 +97,7 @@ const CASES: &[Case] = &[
     row("train --data classes --arch mnist_cnn --validation-split 1.5 --out run", 1, "--validation-split must be between 0 and 0.9", &["run"], &[]),
     row("stream m.kes --source pattern --frames 1 --hysteresis=-1", 1, "--hysteresis must be between 0 and 1", &[], &[]),
     row("stream m.kes --source pattern --frames 1 --save alerts", 1, "--save|needs --out", &[], &[]),
+    row("stream m.kes --source pattern --frames 3 --quiet --out frames", 1, "already holds 1 saved frame", &["frames/frame_000002.jpg"], &["frames/frame_000001.jpg"]),
     row("stream m.kes --source pattern --frames 1 --smooth 0", 1, "--smooth must be at least 1", &[], &[]),
     row("eval labeled.kes --data classes --limit 0 --out ev", 1, "--limit must be at least 1", &["ev"], &[]),
     row("compile", 2, "required", &[], &[]),
@@ -274,6 +275,8 @@ fn fixture(d: &Path) {
     std::os::unix::fs::symlink("m.onnx", d.join("link.onnx")).expect("symlink");
     std::fs::create_dir(d.join("dir")).expect("dir");
     std::fs::write(d.join("file.txt"), "keep me\n").expect("file");
+    std::fs::create_dir(d.join("frames")).expect("frames");
+    std::fs::write(d.join("frames/frame_000001.jpg"), "an earlier run's frame\n").expect("earlier frame");
     std::fs::write(d.join("broken.png"), b"\x89PNG\r\n\x1a\nnot a png").expect("broken png");
     image::GrayImage::from_fn(40, 30, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8])).save(d.join("digit.png")).expect("png");
     // Private device nodes (root only) and a FIFO: /dev/null, /dev/full, /dev/zero alike.

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use image::RgbImage;
 
 use crate::pipeline::{class_name, Event, FrameResult};
@@ -144,12 +144,35 @@ pub struct SaveFrames {
 }
 
 impl SaveFrames {
-    /// Create `dir` if needed.
+    /// Create `dir` if needed; refuse one that already holds frames (of an earlier run),
+    /// which this run would overwrite.
     pub fn new(dir: impl Into<PathBuf>, mode: SaveMode) -> Result<SaveFrames> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let mut earlier: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| is_frame_name(n)).collect();
+        if !earlier.is_empty() {
+            earlier.sort();
+            bail!("{} already holds {} saved frame(s) ({} …) that this run would overwrite; choose another --out or move them", dir.display(), earlier.len(), earlier[0]);
+        }
         Ok(SaveFrames { dir, mode, written: 0 })
     }
+}
+
+/// A file name [`SaveFrames`] writes.
+fn is_frame_name(n: &str) -> bool {
+    (n.starts_with("frame_") && n.ends_with(".jpg")) || (n.starts_with("heat_") && n.ends_with(".png"))
+}
+
+/// Write `bytes` to `path` whole or not at all: a temp file beside it, then a rename.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    let r = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 impl Sink for SaveFrames {
@@ -167,12 +190,14 @@ impl Sink for SaveFrames {
         } else {
             self.dir.join(format!("heat_{:06}.png", ctx.result.seq))
         };
-        if ctx.result.tiles.is_empty() {
-            std::fs::write(&path, crate::annotate::jpeg(img, 90))
+        let bytes = if ctx.result.tiles.is_empty() {
+            crate::annotate::jpeg(img, 90)
         } else {
-            img.save(&path).map_err(std::io::Error::other)
-        }
-        .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut png = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut png, image::ImageFormat::Png).with_context(|| format!("cannot encode {}", path.display()))?;
+            png.into_inner()
+        };
+        write_whole(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
         self.written += 1;
         Ok(())
     }
