@@ -92,23 +92,22 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let device = trainer::pick_device();
-    let (cfg, out) = match &a.resume {
+    // The weights' layers of a new run, read once: their first conv gives the default channels.
+    let (cfg, out, layers) = match &a.resume {
         Some(dir) => {
             let cfg = read_config(dir)?;
             if cfg.finetune.is_none() {
                 bail!("{} is a training run; continue it with kestrel train --resume", dir.display());
             }
-            (cfg, dir.clone())
+            (cfg, dir.clone(), None)
         }
         None => {
             super::args::rescale(a.rescale)?;
             super::args::in_range("--validation-split", a.validation_split as f64, 0.0, 0.9)?;
             let data = a.data.clone().unwrap_or_default();
             let weights = a.weights.clone().unwrap_or_default();
-            let channels = match a.channels {
-                Some(c) => c,
-                None => weights::input_channels(&weights::read_layers(&weights)?).unwrap_or(3),
-            };
+            let layers = weights::read_layers(&weights)?;
+            let channels = a.channels.unwrap_or_else(|| weights::input_channels(&layers).unwrap_or(3));
             let input = input_shape(&a.arch, &data, a.input_size, Some(channels), a.convert_modes)?;
             let head = a.head.clone().unwrap_or_else(|| kestrel_compiler::zoo::train_defaults(&a.arch).map(|d| d.1.to_string()).unwrap_or_default());
             if a.stage1_epochs + a.stage2_epochs == 0 {
@@ -145,11 +144,14 @@ pub fn run(a: Args) -> Result<()> {
                     extract_features: a.extract_features,
                 }),
             };
-            (cfg, a.out.clone().unwrap_or_default())
+            (cfg, a.out.clone().unwrap_or_default(), Some(layers))
         }
     };
     let mut run = Run::new(cfg.clone(), &out, &device)?;
-    let report = finetune::setup(&mut run)?;
+    let report = match &layers {
+        Some(l) => finetune::setup_with(&mut run, l)?,
+        None => finetune::setup(&mut run)?,
+    };
     let mut ui = Bar::new();
     let p = start_and_train(&mut run, &cfg, &out, a.resume.is_some(), |run| {
         print_header(run, &device, &mut ui);

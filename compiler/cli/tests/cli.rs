@@ -2,23 +2,9 @@
 //! as one clear line on stderr with a non-zero exit (never a panic).
 
 use std::path::Path;
-use std::process::Output;
 
 mod common;
-use common::{kestrel, repo, tmp};
-
-/// Assert a clean failure whose single stderr line contains every `needle`.
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
-    assert_eq!(out.status.code(), Some(1), "exit code; stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "stderr must be one line: {err:?}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr {err:?} should mention {n:?}");
-    }
-}
+use common::{fails_with, kestrel, repo, tmp};
 
 fn shipped() -> (String, String) {
     let m = repo().join("models/mnist_cnn_28");

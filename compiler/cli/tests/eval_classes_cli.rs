@@ -6,11 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{kestrel, ok, repo, tmp};
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
+use common::{kestrel, ok, repo, s, tmp};
 
 /// The shipped samples as class folders under `root/split` (`split` empty: flat), each
 /// folder named by `name(class)`.

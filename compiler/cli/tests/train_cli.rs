@@ -3,23 +3,14 @@
 //! input as one clear line on stderr with exit code 1.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kestrel_train::synth;
 
 mod common;
-use common::{kestrel, tmp, fails_with};
+use common::{fails_with, kestrel, ok, s, tmp};
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn ok(out: &Output) -> String {
-    let so = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "failed: {}\n{so}", String::from_utf8_lossy(&out.stderr));
-    so
-}
 
 #[test]
 fn train_compile_run_eval_int8_agrees_with_float() {

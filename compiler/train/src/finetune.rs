@@ -9,17 +9,23 @@ use anyhow::{bail, Context, Result};
 
 use super::optim::Kind;
 use super::trainer::{Run, Stage};
-use super::weights::{self, LoadReport};
+use super::weights::{self, LoadReport, SrcLayer};
 
 /// Load the pretrained weights and set the two stages of `run` (its config must have
 /// `finetune` settings).
 pub fn setup(run: &mut Run) -> Result<LoadReport> {
+    let path = run.cfg.finetune.as_ref().context("not a fine-tuning run")?.weights.clone();
+    setup_with(run, &weights::read_layers(&path)?)
+}
+
+/// [`setup`] with the weights file's layers already read (`weights::read_layers` of the
+/// config's weights), so a caller that looked at them first doesn't read the file twice.
+pub fn setup_with(run: &mut Run, src: &[SrcLayer]) -> Result<LoadReport> {
     let ft = run.cfg.finetune.clone().context("not a fine-tuning run")?;
     let g = &run.built.graph;
     let last = g.producer(run.built.base_out).context("the base has no layers")?;
     let base: Vec<String> = g.nodes[..=last].iter().map(|n| n.name.clone()).collect();
-    let src = weights::read_layers(&ft.weights)?;
-    let report = weights::load_into(&run.net, &src, &base, &ft.weights.display().to_string())?;
+    let report = weights::load_into(&run.net, src, &base, &ft.weights.display().to_string())?;
     let base_set: BTreeSet<String> = base.iter().cloned().collect();
     let unfrozen: BTreeSet<String> = base.iter().filter(|l| ft.unfreeze.iter().any(|p| l.starts_with(p.as_str()))).cloned().collect();
     if ft.stage2_epochs > 0 {

@@ -24,10 +24,16 @@ pub fn tmp(name: &str) -> PathBuf {
     d
 }
 
-/// stdout of a run that must succeed (its stderr in the failure message).
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// stdout of a run that must succeed (its stderr and stdout in the failure message).
 pub fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let so = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "failed: {}\n{so}", String::from_utf8_lossy(&out.stderr));
+    so
 }
 
 /// Assert a clean failure whose single stderr line contains every `needle`.
