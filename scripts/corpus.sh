@@ -22,10 +22,12 @@ mkdir -p "$CACHE/keras" "$CACHE/out"
 if [ ! -x "$VENV/bin/python" ]; then
   bash "$here/scripts/setup.sh" >/dev/null
 fi
-if ! "$VENV/bin/python" -c "import tensorflow, tf2onnx, onnx" 2>/dev/null; then
-  echo "corpus: pip install tensorflow-cpu tf2onnx into $VENV" >&2
-  "$VENV/bin/pip" install -q tensorflow-cpu tf2onnx onnx
-fi
+# Under the venv's lock: scripts/bench.sh --peers installs into the same venv.
+flock "$VENV.lock" bash -c '
+  if ! "$1/bin/python" -c "import tensorflow, tf2onnx, onnx" 2>/dev/null; then
+    echo "corpus: pip install tensorflow-cpu tf2onnx into $1" >&2
+    "$1/bin/pip" install -q tensorflow-cpu tf2onnx onnx
+  fi' _ "$VENV"
 
 if [ -z "${KESTREL:-}" ]; then
   target="${CARGO_TARGET_DIR:-$here/target}"
