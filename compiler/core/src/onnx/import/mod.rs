@@ -22,6 +22,7 @@ use crate::ir::{Graph, Layout, Node, NodeOp, Value, ValueId};
 use kestrel_runtime::Activation;
 
 mod affine;
+mod copy;
 mod fold;
 #[cfg(test)]
 mod front_tests;
@@ -333,6 +334,8 @@ struct Ctx {
     uses: HashMap<String, usize>,
     /// Zero Pads folded into their readers.
     pads: pad::PadFold,
+    /// Views of a rank the IR does not hold, between view nodes (copy.rs).
+    moved: HashMap<String, copy::Moved>,
 }
 
 impl Ctx {
@@ -349,6 +352,8 @@ impl Ctx {
         let name = nd.input(i).ok_or_else(|| nd.err(format!("input {i} is missing")))?;
         if let Some(&v) = self.values.get(name) {
             Ok(v)
+        } else if let Some(m) = self.moved.get(name) {
+            Err(nd.err(format!("input {i} (\"{name}\") has ONNX shape {:?}; only views may read values other than [1,K] and [1,C,H,W]", m.shape)))
         } else if self.is_const(name) {
             Err(nd.err(format!("input {i} (\"{name}\") is a constant; an activation is expected")))
         } else {
@@ -546,6 +551,7 @@ fn import_graph(graph: &pb::GraphProto, opset: i64, opts: &ImportOptions) -> Res
         consts,
         uses,
         pads: pad::PadFold::new(&nodes),
+        moved: HashMap::new(),
     };
     ctx.g.input = ctx.g.add_value(input.name.clone(), dims, layout);
     ctx.values.insert(input.name.clone(), ctx.g.input);
