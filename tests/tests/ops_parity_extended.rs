@@ -164,27 +164,33 @@ fn pointwise_f32_match_onnxruntime() {
 fn pointwise_int8_match_onnxruntime_qdq_on_every_kernel_set() {
     for (name, g) in cases() {
         let (_, g) = roundtrip(&g, true);
-        let shape = g.values[g.input].onnx_shape();
-        let (kes, q) = compile_int8(&g, &inputs(&g, 16, 5));
-        let mut ort = OrtModel::new(&pb_util::encode(&export::export_qdq(&g, &q)), 1).expect("ONNX Runtime");
-        let scale = Model::load(kes.as_slice()).expect("load").output().scale;
-        let (mut worst, mut differ, mut total) = (0f32, 0usize, 0usize);
-        for x in inputs(&g, 30, 37) {
-            let (k, o) = (run_kes(&g, &kes, &x), ort.run(&shape, &x).expect("ort"));
-            for (a, b) in k.iter().zip(&o) {
-                let d = (a - b).abs() / scale;
-                worst = worst.max(d);
-                differ += (d > 0.5) as usize;
-            }
-            total += k.len();
-            let want = output_bytes(&g, &kes, &x, &kernels::SCALAR);
-            for set in kernels::available() {
-                assert_eq!(output_bytes(&g, &kes, &x, set), want, "{name}: kernel set {} differs from scalar", set.name);
-            }
-        }
-        eprintln!("{name}: int8 vs ONNX Runtime QDQ, worst {worst:.3} LSB, {differ} of {total} outputs differ");
-        assert!(worst <= 1.0 + 1e-3, "{name}: int8 .kes differs from ONNX Runtime QDQ by {worst} LSB");
+        int8_matches_onnxruntime_on_every_kernel_set(name, &g);
     }
+}
+
+/// int8 `.kes` of `g` (calibrated on 16 seeded inputs) vs ONNX Runtime on its QDQ export:
+/// within 1 LSB on every output element of 30 inputs, every kernel set giving scalar's bytes.
+fn int8_matches_onnxruntime_on_every_kernel_set(name: &str, g: &Graph) {
+    let shape = g.values[g.input].onnx_shape();
+    let (kes, q) = compile_int8(&g, &inputs(&g, 16, 5));
+    let mut ort = OrtModel::new(&pb_util::encode(&export::export_qdq(&g, &q)), 1).expect("ONNX Runtime");
+    let scale = Model::load(kes.as_slice()).expect("load").output().scale;
+    let (mut worst, mut differ, mut total) = (0f32, 0usize, 0usize);
+    for x in inputs(&g, 30, 37) {
+        let (k, o) = (run_kes(&g, &kes, &x), ort.run(&shape, &x).expect("ort"));
+        for (a, b) in k.iter().zip(&o) {
+            let d = (a - b).abs() / scale;
+            worst = worst.max(d);
+            differ += (d > 0.5) as usize;
+        }
+        total += k.len();
+        let want = output_bytes(&g, &kes, &x, &kernels::SCALAR);
+        for set in kernels::available() {
+            assert_eq!(output_bytes(&g, &kes, &x, set), want, "{name}: kernel set {} differs from scalar", set.name);
+        }
+    }
+    eprintln!("{name}: int8 vs ONNX Runtime QDQ, worst {worst:.3} LSB, {differ} of {total} outputs differ");
+    assert!(worst <= 1.0 + 1e-3, "{name}: int8 .kes differs from ONNX Runtime QDQ by {worst} LSB");
 }
 
 /// A one-input ONNX model of `nodes` from "input" `[1, 3, 12, 10]` to "output".
@@ -251,5 +257,86 @@ fn ceil_mode_pools_match_onnxruntime() {
             let worst = k.iter().zip(&o).fold(0f32, |m, (a, b)| m.max((a - b).abs() / scale));
             assert!(worst <= 1.0 + 1e-3, "{op}: int8 vs ONNX Runtime QDQ {worst} LSB");
         }
+    }
+}
+
+/// Seeded weights in [-0.5, 0.5) (a 64-bit LCG, so the test needs no generator crate).
+fn weights(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// Views that move data and Slice of an activation, written directly in ONNX on input
+/// `[1, 3, 12, 10]`, each between convs so the int8 difference measured is the copy's:
+/// ShuffleNet's channel shuffle (Reshape to rank 5, Transpose, Reshape back), a Transpose
+/// of H and C before Flatten + Gemm, and a Slice on C, H and W with steps 1, 2, 3.
+fn copy_cases() -> Vec<(&'static str, Vec<u8>)> {
+    use pb_util::{attr_i, attr_ints, node, tensor_f32, tensor_i64};
+    let conv = |name: &str, x: &str, y: &str, cin: usize, cout: usize, k: usize, seed: u64| {
+        let (w, b) = (format!("{name}.w"), format!("{name}.b"));
+        let attrs = vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("pads", &[(k / 2) as i64; 4])];
+        let n = node("Conv", name, &[x, &w, &b], &[y], attrs);
+        (n, vec![tensor_f32(&w, &[cout, cin, k, k], &weights(seed, cout * cin * k * k)), tensor_f32(&b, &[cout], &weights(seed + 1, cout))])
+    };
+    let mut out = vec![];
+    // Channel shuffle of 8 channels in 2 groups.
+    let (c1, mut inits) = conv("conv1", "input", "a", 3, 8, 3, 11);
+    let (c2, i2) = conv("conv2", "d", "output", 8, 4, 3, 13);
+    inits.extend(i2);
+    inits.push(tensor_i64("s5", &[5], &[1, 2, 4, 12, 10]));
+    inits.push(tensor_i64("s4", &[4], &[1, 8, 12, 10]));
+    let nodes = vec![
+        c1,
+        node("Reshape", "split", &["a", "s5"], &["b"], vec![]),
+        node("Transpose", "shuffle", &["b"], &["c"], vec![attr_ints("perm", &[0, 2, 1, 3, 4])]),
+        node("Reshape", "merge", &["c", "s4"], &["d"], vec![]),
+        c2,
+    ];
+    out.push(("channel_shuffle", onnx_model(nodes, inits, &[1, 4, 12, 10])));
+    // Transpose [1, 4, 12, 10] to [1, 12, 4, 10] (H becomes channels), Flatten, Gemm 5.
+    let (c1, mut inits) = conv("conv1", "input", "a", 3, 4, 3, 17);
+    inits.push(tensor_f32("fc.w", &[5, 480], &weights(19, 5 * 480)));
+    inits.push(tensor_f32("fc.b", &[5], &weights(23, 5)));
+    let nodes = vec![
+        c1,
+        node("Transpose", "hc", &["a"], &["b"], vec![attr_ints("perm", &[0, 2, 1, 3])]),
+        node("Flatten", "flat", &["b"], &["c"], vec![attr_i("axis", 1)]),
+        node("Gemm", "fc", &["c", "fc.w", "fc.b"], &["output"], vec![attr_i("transB", 1)]),
+    ];
+    out.push(("reorder_flatten", onnx_model(nodes, inits, &[1, 5])));
+    // Slice channels 2..8, rows 1..11 step 2, columns 0..10 step 3.
+    let (c1, mut inits) = conv("conv1", "input", "a", 3, 8, 3, 29);
+    let (c2, i2) = conv("conv2", "b", "output", 6, 4, 1, 31);
+    inits.extend(i2);
+    for (n, v) in [("st", [2, 1, 0]), ("en", [8, 11, 10]), ("ax", [1, 2, 3]), ("sp", [1, 2, 3])] {
+        inits.push(tensor_i64(n, &[3], &v));
+    }
+    let nodes = vec![c1, node("Slice", "crop", &["a", "st", "en", "ax", "sp"], &["b"], vec![]), c2];
+    out.push(("slice_chw_steps", onnx_model(nodes, inits, &[1, 4, 5, 4])));
+    out
+}
+
+#[test]
+fn copies_and_slices_match_onnxruntime_f32_and_int8_on_every_kernel_set() {
+    for (name, onnx) in copy_cases() {
+        let g = import_optimized(&onnx, false);
+        assert!(g.nodes.iter().any(|n| matches!(n.op, NodeOp::Copy { .. })), "{name}: no copy op in {:?}", g.nodes);
+        let shape = g.values[g.input].onnx_shape();
+        let mut ort = OrtModel::new(&onnx, 1).expect("ONNX Runtime (run scripts/setup.sh or set ORT_DYLIB_PATH)");
+        let kes = compile_f32(&g);
+        let mut worst = 0f32;
+        for x in inputs(&g, 6, 53) {
+            let (k, o) = (run_kes(&g, &kes, &x), ort.run(&shape, &x).expect("ort"));
+            worst = worst.max(rel_err(&k, &o));
+        }
+        eprintln!("{name}: f32 vs ONNX Runtime, worst relative error {worst:.2e}");
+        assert!(worst <= 1e-4, "{name}: f32 .kes vs ONNX Runtime {worst}");
+
+        int8_matches_onnxruntime_on_every_kernel_set(name, &import_optimized(&onnx, true));
     }
 }

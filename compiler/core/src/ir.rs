@@ -167,6 +167,18 @@ pub enum NodeOp {
     Concat,
     /// Same bytes, new layout/shape (Flatten, Reshape, layout-only Transpose).
     Alias,
+    /// A copy that moves data (a Transpose or Reshape no layout holds for free, a Slice):
+    /// output element `j` in physical NHWC order, as the row-major multi-index `i` over
+    /// `dims`, is input element `base + sum(i[k] * strides[k])` in physical order. At most
+    /// [`kestrel_runtime::COPY_MAX_RANK`] axes; int8 keeps the input's quantization.
+    Copy {
+        /// First input element.
+        base: usize,
+        /// Extents (product = output length).
+        dims: Vec<usize>,
+        /// Input strides in elements.
+        strides: Vec<usize>,
+    },
 }
 
 impl NodeOp {

@@ -309,6 +309,16 @@ impl<'g> Lowering<'g> {
                 op.act_a = *value;
                 self.push(op, n, ni);
             }
+            NodeOp::Copy { base, dims, strides } => {
+                if self.int8() && self.qp(x) != self.qp(n.output) {
+                    bail!("node \"{}\": an int8 copy needs the input's quantization on its output", n.name);
+                }
+                let d = kestrel_runtime::Strided::from_parts(*base, dims, strides)
+                    .with_context(|| format!("node \"{}\": a copy of {} axes does not fit the .kes descriptor", n.name, dims.len()))?;
+                let mut op = Op::new(OpKind::Copy, in0, out);
+                op.weights = self.w.add_blob(&d.encode());
+                self.push(op, n, ni);
+            }
             NodeOp::Softmax => self.push(Op::new(OpKind::Softmax, in0, out), n, ni),
             NodeOp::Add | NodeOp::Mul => {
                 // The full-shape input first: the runtime broadcasts the second.

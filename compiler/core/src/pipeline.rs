@@ -170,7 +170,7 @@ pub fn quant_from_kes(g: &Graph, m: &Model<'_>) -> Result<QuantInfo> {
     let names: Vec<&str> = m.layer_names().collect();
     for n in &g.nodes {
         act[n.output] = match n.op {
-            NodeOp::Alias | NodeOp::MaxPool { .. } | NodeOp::AvgPool { .. } | NodeOp::Pad { .. } => act[n.inputs[0]],
+            NodeOp::Alias | NodeOp::MaxPool { .. } | NodeOp::AvgPool { .. } | NodeOp::Pad { .. } | NodeOp::Copy { .. } => act[n.inputs[0]],
             _ => {
                 let i = names.iter().position(|&s| s == n.name).with_context(|| {
                     format!("layer \"{}\" is not in the .kes (was it compiled from this ONNX model?)", n.name)

@@ -13,7 +13,7 @@
 use crate::format::packing::Blocked;
 use crate::format::{File, Packing, Precision, TensorInfo, NO_TENSOR, WEIGHT_ALIGN};
 use crate::kernels::{Geom, DEPTHWISE_MAX_TAPS};
-use crate::ops::{Activation, Blob, Op, OpKind, PadMode, Unary};
+use crate::ops::{Activation, Blob, Op, OpKind, PadMode, Strided, Unary};
 use crate::{cast, Error, Result};
 
 /// The weights of a conv or dense layer, typed by the model's precision.
@@ -99,6 +99,8 @@ pub(crate) enum LayerKind<'a> {
     PRelu(PRelu<'a>),
     /// Height/width padding.
     Pad(Pad),
+    /// Strided copy (checked in bounds by [`Strided::decode`]).
+    Copy(Strided),
 }
 
 /// A Pad layer: `[top, left, bottom, right]` and how the border is filled.
@@ -352,6 +354,15 @@ impl<'a> Reader<'a> {
                     return Err(self.bad("pad output shape does not match the pads (reflect pads must be smaller than the side)"));
                 }
                 LayerKind::Pad(Pad { pads, mode, value: o.act_a })
+            }
+            OpKind::Copy => {
+                self.no_blobs([o.bias, o.quant])?;
+                if o.aux != 0 || o.act_a != 0.0 || o.act_b != 0.0 {
+                    return Err(self.bad("unused copy field set"));
+                }
+                let d = self.blob(o.weights, Strided::BYTES)?;
+                let s = Strided::decode(d, x.len(), y.len()).ok_or(self.bad("copy descriptor out of range or not the output's size"))?;
+                LayerKind::Copy(s)
             }
             OpKind::Lut => {
                 if !self.int8 {

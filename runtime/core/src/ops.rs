@@ -42,6 +42,11 @@ pub enum OpKind {
     /// the constant in `act_a`; int8 keeps the input's quantization and pads with the
     /// constant quantized by it, the zero point for 0).
     Pad = 14,
+    /// Strided copy (a data-moving Transpose/Reshape, a Slice): output element `j` in NHWC
+    /// order, written as the multi-index `i` over the [`Strided`] descriptor's `dims`, is
+    /// input element `base + sum(i[k] * strides[k])`. The descriptor is the weights blob;
+    /// int8 copies bytes and keeps the quantization.
+    Copy = 15,
 }
 
 impl OpKind {
@@ -62,6 +67,7 @@ impl OpKind {
             12 => OpKind::Mul,
             13 => OpKind::PRelu,
             14 => OpKind::Pad,
+            15 => OpKind::Copy,
             _ => return None,
         })
     }
@@ -82,6 +88,7 @@ impl OpKind {
             OpKind::Mul => "Mul",
             OpKind::PRelu => "PRelu",
             OpKind::Pad => "Pad",
+            OpKind::Copy => "Copy",
         }
     }
 }
@@ -225,6 +232,94 @@ impl PadMode {
             2 => PadMode::Edge,
             _ => return None,
         })
+    }
+}
+
+/// Most axes of a [`Strided`] copy.
+pub const COPY_MAX_RANK: usize = 6;
+
+/// The descriptor of an [`OpKind::Copy`] op: `rank` axes of `dims` (row-major over the
+/// output, product = output length), each with an input `stride` in elements, from `base`.
+/// Stored as `1 + 1 + 2 * COPY_MAX_RANK` little-endian u32: rank, base, dims, strides
+/// (unused axes 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strided {
+    /// Number of axes used (1..=[`COPY_MAX_RANK`]).
+    pub rank: usize,
+    /// First input element.
+    pub base: usize,
+    /// Output extent of each axis.
+    pub dims: [usize; COPY_MAX_RANK],
+    /// Input stride of each axis, in elements.
+    pub strides: [usize; COPY_MAX_RANK],
+}
+
+impl Strided {
+    /// Bytes of the stored descriptor.
+    pub const BYTES: usize = 4 * (2 + 2 * COPY_MAX_RANK);
+
+    /// From `base` and per-axis `dims` / `strides` (the compiler's form); `None` for more
+    /// than [`COPY_MAX_RANK`] or no axes, or a value above `u32::MAX`.
+    pub fn from_parts(base: usize, dims: &[usize], strides: &[usize]) -> Option<Strided> {
+        let r = dims.len();
+        let fits = |v: usize| u32::try_from(v).is_ok();
+        if r == 0 || r > COPY_MAX_RANK || strides.len() != r || !fits(base) || !dims.iter().chain(strides).all(|&v| fits(v)) {
+            return None;
+        }
+        let mut s = Strided { rank: r, base, dims: [0; COPY_MAX_RANK], strides: [0; COPY_MAX_RANK] };
+        s.dims[..r].copy_from_slice(dims);
+        s.strides[..r].copy_from_slice(strides);
+        Some(s)
+    }
+
+    /// The stored bytes.
+    pub fn encode(&self) -> [u8; Strided::BYTES] {
+        let mut out = [0u8; Strided::BYTES];
+        let mut words = [0u32; 2 + 2 * COPY_MAX_RANK];
+        words[0] = self.rank as u32;
+        words[1] = self.base as u32;
+        for k in 0..COPY_MAX_RANK {
+            words[2 + k] = self.dims[k] as u32;
+            words[2 + COPY_MAX_RANK + k] = self.strides[k] as u32;
+        }
+        for (o, w) in out.chunks_exact_mut(4).zip(words) {
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decode `b` (exactly [`Strided::BYTES`] long) for an input of `x_len` and an output of
+    /// `y_len` elements; `None` unless the rank is 1..=6, unused axes are 0, every used
+    /// extent is non-zero, the extents multiply to `y_len` and the last element read,
+    /// `base + sum((dims[k] - 1) * strides[k])`, is inside the input.
+    pub fn decode(b: &[u8], x_len: usize, y_len: usize) -> Option<Strided> {
+        if b.len() != Strided::BYTES {
+            return None;
+        }
+        let w = |i: usize| rd_u32(b, 4 * i) as usize;
+        let (rank, base) = (w(0), w(1));
+        if !(1..=COPY_MAX_RANK).contains(&rank) {
+            return None;
+        }
+        let mut s = Strided { rank, base, dims: [0; COPY_MAX_RANK], strides: [0; COPY_MAX_RANK] };
+        let (mut count, mut last) = (1usize, base);
+        for k in 0..COPY_MAX_RANK {
+            let (d, st) = (w(2 + k), w(2 + COPY_MAX_RANK + k));
+            if k >= rank {
+                if d != 0 || st != 0 {
+                    return None;
+                }
+                continue;
+            }
+            if d == 0 {
+                return None;
+            }
+            count = count.checked_mul(d)?;
+            last = last.checked_add((d - 1).checked_mul(st)?)?;
+            s.dims[k] = d;
+            s.strides[k] = st;
+        }
+        (count == y_len && last < x_len).then_some(s)
     }
 }
 

@@ -142,9 +142,9 @@ fn check_layer(l: &Layer<'_>) -> Check {
             }
             check_params(&d.params, d.packing, Blocked::dense(oc, x.len(), true))
         }
-        LayerKind::MaxPool(_) | LayerKind::AvgPool { .. } | LayerKind::Pad(_) => {
+        LayerKind::MaxPool(_) | LayerKind::AvgPool { .. } | LayerKind::Pad(_) | LayerKind::Copy(_) => {
             if x.dtype == DType::I8 && (x.scale != y.scale || x.zero_point != y.zero_point) {
-                return Err("int8 pooling and padding must keep the quantization");
+                return Err("int8 pooling, padding and copies must keep the quantization");
             }
             Ok(())
         }

@@ -113,6 +113,15 @@ impl Steps {
     }
 }
 
+/// The input element (physical order) of each output element of a strided copy.
+pub(crate) fn copy_indices(base: usize, dims: &[usize], strides: &[usize]) -> Vec<usize> {
+    let mut out = vec![base];
+    for (&d, &s) in dims.iter().zip(strides) {
+        out = out.iter().flat_map(|&o| (0..d).map(move |i| o + i * s)).collect();
+    }
+    out
+}
+
 /// True when a flat-CHW value's logical order equals its physical (NHWC) order.
 fn flat_chw_is_physical(v: &Value) -> bool {
     let [_, h, w, c] = v.dims;
@@ -491,6 +500,28 @@ impl<'a> Exporter<'a> {
                 let refs: Vec<&str> = ins.iter().map(|s| s.as_str()).collect();
                 let axis = if ov.layout == Layout::Nhwc { 3 } else { 1 };
                 self.emit("Concat", &n.name, &refs, &[out], vec![attr_i("axis", axis)]);
+            }
+            NodeOp::Copy { base, dims, strides } => {
+                // input view -> [1, N] in physical order -> Gather of the copied indices ->
+                // [1, M] in the output's physical order -> the output's view.
+                let xv = &g.values[n.inputs[0]];
+                let flat = |len: usize| Value { name: String::new(), dims: [1, 1, 1, len], layout: Layout::FlatHwc };
+                let (fx, fy) = (flat(xv.len()), flat(ov.len()));
+                let mut x = ins[0].clone();
+                let to_flat = alias_steps(xv, &fx);
+                if !to_flat.is_empty() {
+                    let t = self.tname(&format!("{}_flat", n.name));
+                    self.steps(&n.name, None, to_flat, &ins[0], &t);
+                    x = t;
+                }
+                let idx: Vec<i64> = copy_indices(*base, dims, strides).into_iter().map(|i| i as i64).collect();
+                let i = self.init_i64(&format!("{}.indices", n.name), &[idx.len()], &idx);
+                let back = alias_steps(&fy, ov);
+                let g_out = if back.is_empty() { out.to_string() } else { self.tname(&format!("{}_gathered", n.name)) };
+                self.emit("Gather", &n.name, &[&x, &i], &[&g_out], vec![attr_i("axis", 1)]);
+                if !back.is_empty() {
+                    self.steps(&n.name, None, back, &g_out, out);
+                }
             }
             NodeOp::Alias => {
                 let steps = alias_steps(&g.values[n.inputs[0]], ov);

@@ -202,7 +202,7 @@ pub fn calibrate_lowered(g: &Graph, f32: &Lowered, inputs: &[Vec<f32>], method: 
     for n in &g.nodes {
         let x = act[n.inputs[0]];
         act[n.output] = match n.op {
-            NodeOp::MaxPool { .. } | NodeOp::AvgPool { .. } | NodeOp::Pad { .. } | NodeOp::Alias => x,
+            NodeOp::MaxPool { .. } | NodeOp::AvgPool { .. } | NodeOp::Pad { .. } | NodeOp::Copy { .. } | NodeOp::Alias => x,
             NodeOp::Softmax => Some(QParams::softmax()),
             _ => Some(from(n.output)),
         };

@@ -167,7 +167,7 @@ fn dense(k: &Kernels, d: &Dense<'_>, l: &Layer<'_>, r: Run<'_, '_>) -> Result<()
 }
 
 /// The ops without a kernel-table slot: add, concat, softmax, lookup table, activation,
-/// point-wise function, PRelu, pad.
+/// point-wise function, PRelu, pad, copy.
 fn elementwise(l: &Layer<'_>, x: &[u8], b: &[u8], y: &mut [u8]) -> Result<()> {
     if l.x.dtype == DType::I8 {
         elementwise_i8(l, cast::i8s(x), cast::i8s(b), cast::i8s_mut(y))
@@ -191,6 +191,7 @@ fn elementwise_i8(l: &Layer<'_>, x: &[i8], b: &[i8], y: &mut [i8]) -> Result<()>
         LayerKind::Lut(table) => kernels::lut_i8(x, table, y),
         LayerKind::PRelu(PRelu::I8 { mult }) => kernels::prelu_i8(x, xt.zero_point, mult, yt.zero_point, y),
         LayerKind::Pad(p) => kernels::pad(x, hwc(xt), p.pads, p.mode, kernels::quantize_f32(p.value, xt.scale, xt.zero_point), y),
+        LayerKind::Copy(s) => kernels::strided_copy(x, &s, y),
         _ => return Err(broken("no int8 elementwise kernel for this op")),
     }
     Ok(())
@@ -205,6 +206,7 @@ fn elementwise_f32(l: &Layer<'_>, x: &[f32], b: &[f32], y: &mut [f32]) -> Result
         LayerKind::Unary(u) => kernels::unary_f32(u, x, y),
         LayerKind::PRelu(PRelu::F32 { slope }) => kernels::prelu_f32(x, slope, y),
         LayerKind::Pad(p) => kernels::pad(x, hwc(&l.x), p.pads, p.mode, p.value, y),
+        LayerKind::Copy(s) => kernels::strided_copy(x, &s, y),
         _ => return Err(broken("no f32 elementwise kernel for this op")),
     }
     Ok(())

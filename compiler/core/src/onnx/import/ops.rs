@@ -52,6 +52,7 @@ pub(super) fn builder(op: &str) -> Option<Builder> {
         "Softmax" => softmax,
         "Concat" => concat,
         "Unsqueeze" => unsqueeze,
+        "Slice" => super::copy::slice,
         _ => return None,
     };
     Some(f)

@@ -4,14 +4,14 @@
 //! where each logical element of the result lies in memory with where each candidate
 //! layout would put it, so every case where no byte moves (1 channel, 1x1 maps, size-1
 //! axes, layout-only transposes) is found without a list of special cases. A view that
-//! would move data is an error naming the node: the IR has no copy op for it.
+//! would move data, or one of a rank the IR does not hold, goes to copy.rs (a copy op).
 
-use super::{checked_count, Ctx, Nd, Result};
+use super::{checked_count, copy, Ctx, Nd, Result};
 use crate::ir::{Layout, Value};
 
 /// Memory offset of logical (ONNX row-major) element `j` of a value with physical NHWC
 /// `dims` in `layout`.
-fn offset(dims: [usize; 4], layout: Layout, j: usize) -> usize {
+pub(super) fn offset(dims: [usize; 4], layout: Layout, j: usize) -> usize {
     match layout {
         Layout::Nhwc | Layout::FlatHwc => j,
         Layout::Nchw | Layout::FlatChw => {
@@ -32,7 +32,7 @@ pub(super) fn strides(dims: &[usize]) -> Vec<usize> {
 
 /// The IR layouts that could hold a value of ONNX shape `target`, preferred first (`prefer`
 /// first of all where it fits).
-fn candidates(v: &Value, target: &[usize], prefer: Option<Layout>) -> Vec<([usize; 4], Layout)> {
+pub(super) fn candidates(v: &Value, target: &[usize], prefer: Option<Layout>) -> Vec<([usize; 4], Layout)> {
     let mut all = layouts_for(v, target);
     all.sort_by_key(|&(_, l)| Some(l) != prefer);
     all
@@ -222,29 +222,36 @@ pub(super) fn slice_ranges(
 // ---------------------------------------------------------------------------------------
 // Builders
 
-/// Push `x` viewed as ONNX shape `target` (logical order kept), or name what would move.
-fn push_reshaped(ctx: &mut Ctx, nd: &Nd, x: usize, target: &[usize]) -> Result<()> {
-    let v = ctx.val(x);
-    if !matches!(target, [1, _] | [1, _, _, _]) {
-        return Err(nd.err(format!(
-            "viewing {:?} as {target:?}: kestrel's IR holds [1,K] and [1,C,H,W] activations only (a channel shuffle \
-             done as Reshape-Transpose-Reshape needs a copy op the IR does not have)",
-            v.onnx_shape()
-        )));
+/// Input 0 of `nd` when it is an IR value (not a view of another rank kept in copy.rs).
+fn real(ctx: &Ctx, nd: &Nd) -> Option<usize> {
+    nd.input(0).and_then(|n| ctx.values.get(n)).copied()
+}
+
+/// The ONNX shape of input 0 (an IR value or a kept view).
+fn shape_of(ctx: &Ctx, nd: &Nd) -> Result<Vec<usize>> {
+    if let Some(m) = nd.input(0).and_then(|n| ctx.moved.get(n)) {
+        return Ok(m.shape.clone());
     }
-    let (dims, layout) = reshaped(v, target).ok_or_else(|| {
-        nd.err(format!(
-            "reshaping {:?} ({:?} layout) to {target:?} would move data; not supported (no copy op in the IR)",
-            v.onnx_shape(),
-            v.layout
-        ))
-    })?;
-    ctx.push_alias(nd, x, dims, layout)
+    Ok(ctx.val(ctx.act(nd, 0)?).onnx_shape())
+}
+
+/// Push input 0 viewed as ONNX shape `target` (logical order kept): a free alias where the
+/// bytes already lie right, else a copy or a kept view (copy.rs).
+fn push_reshaped(ctx: &mut Ctx, nd: &Nd, target: &[usize]) -> Result<()> {
+    if let Some(x) = real(ctx, nd).filter(|_| matches!(target, [1, _] | [1, _, _, _])) {
+        if let Some((dims, layout)) = reshaped(ctx.val(x), target) {
+            return ctx.push_alias(nd, x, dims, layout);
+        }
+    }
+    let m = copy::source(ctx, nd)?;
+    if checked_count(target) != Some(m.map.len()) {
+        return Err(nd.err(format!("cannot view ONNX shape {:?} as {target:?}", m.shape)));
+    }
+    copy::finish(ctx, nd, m.reshaped(target.to_vec()))
 }
 
 pub(super) fn flatten(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
-    let shape = ctx.val(x).onnx_shape();
+    let shape = shape_of(ctx, nd)?;
     let axis = nd.attr_i("axis", 1)?;
     let a = if axis < 0 { axis + shape.len() as i64 } else { axis };
     if !(0..=shape.len() as i64).contains(&a) {
@@ -255,15 +262,14 @@ pub(super) fn flatten(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     if rows != 1 {
         return Err(nd.bad_attr("axis", axis, &format!("on ONNX shape {shape:?} it gives {rows} rows; only [1,K] is supported")));
     }
-    push_reshaped(ctx, nd, x, &[1, cols.iter().product()])
+    push_reshaped(ctx, nd, &[1, cols.iter().product()])
 }
 
 pub(super) fn reshape(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let spec = ctx.konst(nd, 1)?;
     let spec = spec.i64s().ok_or_else(|| nd.err("the shape input must be an int64 constant"))?.to_vec();
-    let x = ctx.act(nd, 0)?;
-    let target = resolve_shape(nd, &ctx.val(x).onnx_shape(), &spec, nd.attr_i("allowzero", 0)? != 0)?;
-    push_reshaped(ctx, nd, x, &target)
+    let target = resolve_shape(nd, &shape_of(ctx, nd)?, &spec, nd.attr_i("allowzero", 0)? != 0)?;
+    push_reshaped(ctx, nd, &target)
 }
 
 /// The axes of Squeeze / Unsqueeze: the attribute before opset 13, input 1 from 13 on.
@@ -278,31 +284,26 @@ fn view_axes(ctx: &Ctx, nd: &Nd) -> Result<Option<Vec<i64>>> {
 }
 
 pub(super) fn squeeze(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
     let axes = view_axes(ctx, nd)?;
-    let target = squeezed(nd, &ctx.val(x).onnx_shape(), axes.as_deref())?;
-    push_reshaped(ctx, nd, x, &target)
+    let target = squeezed(nd, &shape_of(ctx, nd)?, axes.as_deref())?;
+    push_reshaped(ctx, nd, &target)
 }
 
 pub(super) fn unsqueeze(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
     let axes = view_axes(ctx, nd)?.ok_or_else(|| nd.err("axes are missing"))?;
-    let target = unsqueezed(nd, &ctx.val(x).onnx_shape(), &axes)?;
-    push_reshaped(ctx, nd, x, &target)
+    let target = unsqueezed(nd, &shape_of(ctx, nd)?, &axes)?;
+    push_reshaped(ctx, nd, &target)
 }
 
 pub(super) fn transpose(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
-    let v = ctx.val(x);
-    let perm = perm_of(nd, v.onnx_shape().len())?;
-    let (dims, layout) = transposed(v, &perm).ok_or_else(|| {
-        nd.err(format!(
-            "perm {perm:?} on ONNX shape {:?} ({:?} layout) is not a layout no-op: it would move data (no copy op in the IR)",
-            v.onnx_shape(),
-            v.layout
-        ))
-    })?;
-    ctx.push_alias(nd, x, dims, layout)
+    let perm = perm_of(nd, shape_of(ctx, nd)?.len())?;
+    if let Some(x) = real(ctx, nd) {
+        if let Some((dims, layout)) = transposed(ctx.val(x), &perm) {
+            return ctx.push_alias(nd, x, dims, layout);
+        }
+    }
+    let m = copy::source(ctx, nd)?;
+    copy::finish(ctx, nd, m.transposed(&perm))
 }
 
 #[cfg(test)]
