@@ -70,6 +70,17 @@ pub(crate) trait MicroI8 {
     unsafe fn load_w(p: *const i8) -> Self::W;
     /// Broadcast one pixel's 4 input bytes.
     unsafe fn bcast(x: i32) -> Self::X;
+    /// Byte the driver xors into a scratch copy of the input before the tiles run (0: no
+    /// copy; the tiles read the input itself).
+    const PRE_XOR: u8 = 0;
+    /// [`MicroI8::bcast`] of the 4 bytes at `p`, which hold the input bytes xored with
+    /// [`MicroI8::PRE_XOR`] (a set that pre-flips broadcasts them as they are: one load).
+    #[inline(always)]
+    unsafe fn bcast_at(p: *const i8) -> Self::X {
+        // SAFETY: the caller vouches for the CPU and the 4 bytes at `p` (the trait's # Safety);
+        // `read_unaligned` needs no alignment.
+        unsafe { Self::bcast((p as *const i32).read_unaligned()) }
+    }
     /// `acc[c] += Σ_i w[c][i] * (x[i] + X_ADD)`.
     unsafe fn step(acc: &mut Self::Acc, w: &Self::W, x: Self::X);
     /// The store constants of a unit: `init` (added to the sums) and `mult` per channel
@@ -103,20 +114,21 @@ pub(crate) type Tiles = unsafe fn(&ConvI8<'_>, &Blocked, usize, &mut [i8], &mut 
 ///
 /// # Safety
 /// The CPU has the features `tiles` is compiled with.
-pub(crate) unsafe fn blocked_or_scalar(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8], tiles: Tiles) {
+pub(crate) unsafe fn blocked_or_scalar<K: MicroI8>(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8], tiles: Tiles) {
     match conv_shape(&a.g, a.packing, true, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len()) {
         // SAFETY: the caller vouches for the CPU; `conv_shape` checked that the slices
         // cover every read and write the driver makes, and the scratch is long enough.
-        Some(b) if scratch.len() >= plan(&a.g, &b).bytes() => unsafe { tiles(a, &b, oy0, y, scratch) },
+        Some(b) if scratch.len() >= plan::<K>(&a.g, &b).bytes() => unsafe { tiles(a, &b, oy0, y, scratch) },
         _ => scalar_conv2d_i8(a, oy0, y),
     }
 }
 
-/// Scratch bytes [`conv`] needs for a convolution of geometry `g` (0 where the driver
-/// doesn't run: the kernel calls the scalar reference, which needs none): the offset table,
-/// the zero-point and tail buffers and the row-merged weights, rebuilt on every call.
-pub(crate) fn scratch_bytes(g: &Geom) -> usize {
-    conv_shape(g, BLOCKED, true, usize::MAX, usize::MAX, &[], 0, 0).map_or(0, |b| plan(g, &b).bytes())
+/// Scratch bytes [`conv`] with micro-kernel `K` needs for a convolution of geometry `g` (0
+/// where the driver doesn't run: the kernel calls the scalar reference, which needs none):
+/// the offset table, the zero-point and tail buffers, the row-merged weights and, where `K`
+/// pre-flips its input ([`MicroI8::PRE_XOR`]), the flipped copy, rebuilt on every call.
+pub(crate) fn scratch_bytes<K: MicroI8>(g: &Geom) -> usize {
+    conv_shape(g, BLOCKED, true, usize::MAX, usize::MAX, &[], 0, 0).map_or(0, |b| plan::<K>(g, &b).bytes())
 }
 
 /// How the driver runs one geometry.
@@ -128,19 +140,21 @@ struct Plan {
     steps: usize,
     /// Bytes of row-merged weights.
     merged: usize,
+    /// Bytes of the pre-flipped input copy (the input's length, or 0).
+    flipped: usize,
 }
 
 impl Plan {
     /// Scratch bytes: up to 3 to align the table, the table, `4 * CHUNK` bytes of zero
-    /// points, `8 * CHUNK` of input tail, the merged weights.
+    /// points, `8 * CHUNK` of input tail, the merged weights, the flipped input.
     fn bytes(&self) -> usize {
-        3 + 4 * self.steps + 12 * CHUNK + self.merged
+        (3 + 4 * self.steps + 12 * CHUNK + self.merged).saturating_add(self.flipped)
     }
 }
 
 /// The plan for `g` (`b` its BLOCKED shape, as `conv_shape` accepted it).
 #[inline(always)]
-fn plan(g: &Geom, b: &Blocked) -> Plan {
+fn plan<K: MicroI8>(g: &Geom, b: &Blocked) -> Plan {
     let ng = b.ic_groups();
     // Row merging, where it applies and pays (see [`merge_rows`]).
     let mg = (g.kw * g.ic).div_ceil(4);
@@ -149,7 +163,8 @@ fn plan(g: &Geom, b: &Blocked) -> Plan {
     let steps = if mg > 0 { g.kh * mg } else { g.kh * g.kw * ng };
     let last = ((g.kh - 1) * g.dh).saturating_mul(g.iw).saturating_add((g.kw - 1) * g.dw).saturating_mul(g.ic).saturating_add(4 * ng);
     let steps = if steps <= MAX_STEPS && last < u32::MAX as usize { steps } else { 0 };
-    Plan { mg, steps, merged: if mg > 0 { merged } else { 0 } }
+    let flipped = if K::PRE_XOR != 0 { g.ih.saturating_mul(g.iw).saturating_mul(g.ic) } else { 0 };
+    Plan { mg, steps, merged: if mg > 0 { merged } else { 0 }, flipped }
 }
 
 /// What a micro-tile needs, fixed per (conv group, run of up to `M` units).
@@ -224,18 +239,30 @@ fn merge_rows(a: &ConvI8<'_>, b: &Blocked, mg: usize, out: &mut [u8]) {
 #[inline(always)]
 pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     let g = &a.g;
-    let Plan { mg, steps, merged } = plan(g, b);
+    let Plan { mg, steps, merged, flipped } = plan::<K>(g, b);
     let skip = (4 - scratch.as_ptr() as usize % 4) % 4;
     let (table, rest) = scratch[skip..].split_at_mut(4 * steps);
     // SAFETY: `table` is 4-aligned (`skip`) and holds `steps` u32s; any bytes are a u32.
     let table = unsafe { core::slice::from_raw_parts_mut(table.as_mut_ptr() as *mut u32, steps) };
     let (pad, rest) = rest.split_at_mut(4 * CHUNK);
     let (tail, rest) = rest.split_at_mut(8 * CHUNK);
-    let merged = &mut rest[..merged];
-    pad.fill(a.zx as i8 as u8);
-    let tail_base = a.x.len().saturating_sub(4 * CHUNK);
-    let n_tail = a.x.len() - tail_base;
-    for (d, &v) in tail.iter_mut().zip(&a.x[tail_base..]) {
+    let (merged, rest) = rest.split_at_mut(merged);
+    // The tiles read the input (and its pad and tail copies) xored with `K::PRE_XOR`: from
+    // a flipped copy where the set asks for one (`flipped` is then the input's length).
+    let x: &[i8] = if flipped > 0 {
+        let copy = &mut rest[..a.x.len()];
+        for (d, &v) in copy.iter_mut().zip(a.x) {
+            *d = v as u8 ^ K::PRE_XOR;
+        }
+        // SAFETY: `copy` is `a.x.len()` initialized bytes; any byte is an i8.
+        unsafe { core::slice::from_raw_parts(copy.as_ptr() as *const i8, copy.len()) }
+    } else {
+        a.x
+    };
+    pad.fill(a.zx as i8 as u8 ^ K::PRE_XOR);
+    let tail_base = x.len().saturating_sub(4 * CHUNK);
+    let n_tail = x.len() - tail_base;
+    for (d, &v) in tail.iter_mut().zip(&x[tail_base..]) {
         *d = v as u8;
     }
     tail[n_tail..].fill(0);
@@ -259,8 +286,8 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
     // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
     let zero_req = unsafe { K::req(&[0; OC_BLOCK], &[0.0; OC_BLOCK], 0, a.q) };
     let mut t = Tile::<K> {
-        x: a.x.as_ptr(),
-        x_len: a.x.len(),
+        x: x.as_ptr(),
+        x_len: x.len(),
         pad: pad.as_ptr() as *const i8,
         tail: tail.as_ptr() as *const i8,
         tail_base,
@@ -462,9 +489,9 @@ unsafe fn step<K: MicroI8, const MM: usize, const NN: usize>(w: &[*const i8; MAX
         wv[m] = unsafe { K::load_w(w[m].add(o_w)) };
     }
     for p in 0..NN {
-        // SAFETY: `K`'s CPU features; the 4 bytes at `src[p] + o` are inside the input or its
-        // pad or tail buffer (# Safety); `read_unaligned` needs no alignment.
-        let x = unsafe { K::bcast((src[p].add(o) as *const i32).read_unaligned()) };
+        // SAFETY: `K`'s CPU features; the 4 bytes at `src[p] + o` are inside the input (or
+        // its flipped copy) or its pad or tail buffer (# Safety).
+        let x = unsafe { K::bcast_at(src[p].add(o)) };
         for m in 0..MM {
             // SAFETY: `K`'s CPU features (caller).
             unsafe { K::step(&mut acc[p][m], &wv[m], x) };

@@ -61,7 +61,7 @@ pub fn neon_dotprod() -> Option<&'static Kernels> {
 static NEON: Kernels = Kernels {
     name: "neon",
     conv2d_i8: neon_conv2d_i8::neon_conv2d_i8,
-    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes,
+    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes::<neon_conv2d_i8::Smull>,
     conv2d_f32: neon_conv2d_f32::neon_conv2d_f32,
     conv2d_f32_scratch: super::conv_driver_f32::scratch_bytes,
     dwconv2d_i8: neon_dwconv2d_i8::neon_dwconv2d_i8,
@@ -81,7 +81,7 @@ static NEON: Kernels = Kernels {
 static NEON_DOTPROD: Kernels = Kernels {
     name: "neon-dotprod",
     conv2d_i8: sdot_conv2d_i8::sdot_conv2d_i8,
-    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes,
+    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes::<sdot_conv2d_i8::Sdot>,
     conv2d_f32: neon_conv2d_f32::neon_conv2d_f32,
     conv2d_f32_scratch: super::conv_driver_f32::scratch_bytes,
     dwconv2d_i8: neon_dwconv2d_i8::neon_dwconv2d_i8,

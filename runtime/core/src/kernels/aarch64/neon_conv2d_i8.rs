@@ -92,7 +92,7 @@ impl DotI8 for Smull {
 /// int8 convolution, NEON. Falls back to the scalar reference for other packings.
 pub(super) fn neon_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // SAFETY: NEON is baseline on the targets that build this set (`tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles::<Smull>) }
+    unsafe { driver::blocked_or_scalar::<Smull>(a, oy0, y, scratch, tiles::<Smull>) }
 }
 
 /// The driver compiled with NEON, for step `D`.

@@ -74,5 +74,5 @@ impl DotI8 for Sdot {
 pub(super) fn sdot_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // SAFETY: reachable only through the neon-dotprod kernel set, handed out after
     // checking the CPU has the dot product (`tiles::<Sdot>` runs `sdot`).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles::<Sdot>) }
+    unsafe { driver::blocked_or_scalar::<Sdot>(a, oy0, y, scratch, tiles::<Sdot>) }
 }

@@ -19,7 +19,7 @@ use crate::kernels::{ConvI8, Geom, QOut};
 pub(super) fn avx2_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // SAFETY: reachable only through the AVX2 and AVX512VNNI kernel sets, handed out after
     // checking the CPU has AVX2 and FMA (`tiles`' features).
-    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
+    unsafe { driver::blocked_or_scalar::<Madd>(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with AVX2.

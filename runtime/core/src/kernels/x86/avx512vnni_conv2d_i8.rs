@@ -4,7 +4,8 @@
 //!
 //! `vpdpbusd` multiplies unsigned bytes by signed bytes, 4 at a time, into 16 i32 lanes.
 //! The input's int8 values become unsigned by flipping their sign bit (`x ^ 0x80 = x + 128`,
-//! hence `X_ADD = 128`); 4 input channels of one pixel are broadcast to all lanes and meet a
+//! hence `X_ADD = 128`), once per call into a scratch copy (`PRE_XOR`: a broadcast is then a
+//! pure load, not a load, `vpxor` and a port-5 `vpbroadcastd zmm, xmm`); 4 input channels of one pixel are broadcast to all lanes and meet a
 //! 64-byte weight row (16 output channels x 4 input channels). A tile holds up to 6 pixels x
 //! 4 blocks of 16 channels in 24 of the 32 zmm registers.
 //!
@@ -24,7 +25,7 @@ use crate::kernels::{ConvI8, Geom, QOut};
 pub(super) fn avx512vnni_conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     // SAFETY: this function is reachable only through the AVX512VNNI kernel set, which
     // `x86::avx512vnni()` hands out after checking the CPU has `tiles`' features.
-    unsafe { driver::blocked_or_scalar(a, oy0, y, scratch, tiles) }
+    unsafe { driver::blocked_or_scalar::<Vnni>(a, oy0, y, scratch, tiles) }
 }
 
 /// The driver compiled with AVX-512 VNNI.
@@ -82,6 +83,15 @@ impl MicroI8 for Vnni {
     unsafe fn bcast(x: i32) -> __m512i {
         // SAFETY: AVX-512 F (the trait's # Safety).
         unsafe { _mm512_xor_si512(_mm512_set1_epi32(x), _mm512_set1_epi32(0x8080_8080u32 as i32)) }
+    }
+    /// The conv driver flips the input once per call into scratch, so a broadcast is one
+    /// `vpbroadcastd zmm, m32` (a load; no vector-ALU uop beside `vpdpbusd` on port 0/5).
+    const PRE_XOR: u8 = 0x80;
+    #[inline(always)]
+    unsafe fn bcast_at(p: *const i8) -> __m512i {
+        // SAFETY: AVX-512 F, and the 4 bytes at `p` are readable (the trait's # Safety);
+        // `read_unaligned` needs no alignment.
+        unsafe { _mm512_set1_epi32((p as *const i32).read_unaligned()) }
     }
     #[inline(always)]
     unsafe fn step(acc: &mut __m512i, w: &__m512i, x: __m512i) {

@@ -69,7 +69,7 @@ pub fn avx512vnni() -> Option<&'static Kernels> {
 static AVX2: Kernels = Kernels {
     name: "avx2",
     conv2d_i8: avx2_conv2d_i8::avx2_conv2d_i8,
-    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes,
+    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes::<avx2_conv2d_i8::Madd>,
     conv2d_f32: avx2_conv2d_f32::avx2_conv2d_f32,
     conv2d_f32_scratch: super::conv_driver_f32::scratch_bytes,
     dwconv2d_i8: avx2_dwconv2d_i8::avx2_dwconv2d_i8,
@@ -89,7 +89,7 @@ static AVX2: Kernels = Kernels {
 static AVX512VNNI: Kernels = Kernels {
     name: "avx512vnni",
     conv2d_i8: avx512vnni_conv2d_i8::avx512vnni_conv2d_i8,
-    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes,
+    conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes::<avx512vnni_conv2d_i8::Vnni>,
     conv2d_f32: avx512_conv2d_f32::avx512_conv2d_f32,
     conv2d_f32_scratch: super::conv_driver_f32::scratch_bytes,
     dwconv2d_i8: avx512_dwconv2d_i8::avx512_dwconv2d_i8,
