@@ -334,7 +334,7 @@ impl Net {
             NodeOp::Add => x.add(&ins[1])?,
             NodeOp::Concat => Tensor::cat(ins, 1)?,
             NodeOp::Alias => alias(x, &g.values[n.inputs[0]], &g.values[n.output])?,
-            NodeOp::Unary(_) | NodeOp::PRelu { .. } | NodeOp::Mul | NodeOp::Pad { .. } => {
+            NodeOp::Unary(_) | NodeOp::PRelu { .. } | NodeOp::Mul | NodeOp::Pad { .. } | NodeOp::Copy { .. } => {
                 bail!("layer \"{}\" ({}): training does not support this op yet", n.name, n.onnx_op)
             }
         };
