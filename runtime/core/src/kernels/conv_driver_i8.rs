@@ -126,10 +126,15 @@ pub(crate) unsafe fn blocked_or_scalar<K: MicroI8>(a: &ConvI8<'_>, oy0: usize, y
 /// Scratch bytes [`conv`] with micro-kernel `K` needs for a convolution of geometry `g` (0
 /// where the driver doesn't run: the kernel calls the scalar reference, which needs none):
 /// the offset table, the zero-point and tail buffers, the row-merged weights and, where `K`
-/// pre-flips its input ([`MicroI8::PRE_XOR`]), the flipped copy, rebuilt on every call.
+/// pre-flips its input ([`MicroI8::PRE_XOR`]), one band of flipped input rows.
 pub(crate) fn scratch_bytes<K: MicroI8>(g: &Geom) -> usize {
     conv_shape(g, BLOCKED, true, usize::MAX, usize::MAX, &[], 0, 0).map_or(0, |b| plan::<K>(g, &b).bytes())
 }
+
+/// Input bytes a flipped band aims to hold (the rows of a few output rows): small enough to
+/// stay in L2 between the flip and the tiles reading it. The unit tests' small maps use a
+/// tiny band, so they run many bands per call and their edges.
+const BAND_BYTES: usize = if cfg!(test) { 512 } else { 128 * 1024 };
 
 /// How the driver runs one geometry.
 #[derive(Clone, Copy)]
@@ -140,15 +145,17 @@ struct Plan {
     steps: usize,
     /// Bytes of row-merged weights.
     merged: usize,
-    /// Bytes of the pre-flipped input copy (the input's length, or 0).
-    flipped: usize,
+    /// Output rows per flipped band ([`MicroI8::PRE_XOR`]); 0: the set reads the input as it is.
+    chunk: usize,
+    /// Bytes of the flipped band: the input rows `chunk` output rows read, at most.
+    band: usize,
 }
 
 impl Plan {
     /// Scratch bytes: up to 3 to align the table, the table, `4 * CHUNK` bytes of zero
-    /// points, `8 * CHUNK` of input tail, the merged weights, the flipped input.
+    /// points, `8 * CHUNK` of input tail, the merged weights, the flipped band.
     fn bytes(&self) -> usize {
-        (3 + 4 * self.steps + 12 * CHUNK + self.merged).saturating_add(self.flipped)
+        (3 + 4 * self.steps + 12 * CHUNK + self.merged).saturating_add(self.band)
     }
 }
 
@@ -163,8 +170,28 @@ fn plan<K: MicroI8>(g: &Geom, b: &Blocked) -> Plan {
     let steps = if mg > 0 { g.kh * mg } else { g.kh * g.kw * ng };
     let last = ((g.kh - 1) * g.dh).saturating_mul(g.iw).saturating_add((g.kw - 1) * g.dw).saturating_mul(g.ic).saturating_add(4 * ng);
     let steps = if steps <= MAX_STEPS && last < u32::MAX as usize { steps } else { 0 };
-    let flipped = if K::PRE_XOR != 0 { g.ih.saturating_mul(g.iw).saturating_mul(g.ic) } else { 0 };
-    Plan { mg, steps, merged: if mg > 0 { merged } else { 0 }, flipped }
+    let (chunk, band) = if K::PRE_XOR != 0 {
+        // Output rows per band: as many as keep the band near `BAND_BYTES`, at least one.
+        let ext = (g.kh - 1) * g.dh + 1;
+        let row = g.iw.saturating_mul(g.ic).max(1);
+        let fit = BAND_BYTES / row;
+        let chunk = if fit > ext { (fit - ext) / g.sh + 1 } else { 1 }.min(g.oh).max(1);
+        let rows = g.ih.min((chunk - 1).saturating_mul(g.sh).saturating_add(ext));
+        (chunk, rows.saturating_mul(row))
+    } else {
+        (0, 0)
+    };
+    Plan { mg, steps, merged: if mg > 0 { merged } else { 0 }, chunk, band }
+}
+
+/// The input rows `b0..b1` output rows `ya..yb` (`ya < yb`) read, or `None` where they
+/// read none (all their taps fall in the padding).
+#[inline(always)]
+fn band(g: &Geom, ya: usize, yb: usize) -> Option<(usize, usize)> {
+    let ext = (g.kh - 1) * g.dh + 1;
+    let b0 = (ya * g.sh).saturating_sub(g.pt);
+    let b1 = g.ih.min(((yb - 1) * g.sh + ext).saturating_sub(g.pt));
+    (b0 < b1).then_some((b0, b1))
 }
 
 /// What a micro-tile needs, fixed per (conv group, run of up to `M` units).
@@ -231,7 +258,21 @@ fn merge_rows(a: &ConvI8<'_>, b: &Blocked, mg: usize, out: &mut [u8]) {
     }
 }
 
+/// The per-geometry buffers [`conv`] fills once per call and every band's tiles read.
+struct Shared<'s> {
+    plan: Plan,
+    table: &'s [u32],
+    pad: &'s [u8],
+    merged: &'s [u8],
+}
+
 /// The convolution of BLOCKED int8 weights with micro-kernel `K`.
+///
+/// A set that pre-flips its input ([`MicroI8::PRE_XOR`]) runs the output rows in chunks:
+/// each chunk's input rows (its band) are flipped into scratch and the chunk runs as a
+/// convolution of that band (same taps: the band holds every input row the chunk reads,
+/// and its top padding is what is left of the original's). A chunk that reads no input row
+/// (all taps in the padding) runs the scalar reference.
 ///
 /// # Safety
 /// The CPU has `K`'s instructions, `b` is `conv_shape`'s result for these arguments and
@@ -239,59 +280,94 @@ fn merge_rows(a: &ConvI8<'_>, b: &Blocked, mg: usize, out: &mut [u8]) {
 #[inline(always)]
 pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y: &mut [i8], scratch: &mut [u8]) {
     let g = &a.g;
-    let Plan { mg, steps, merged, flipped } = plan::<K>(g, b);
+    let plan = plan::<K>(g, b);
     let skip = (4 - scratch.as_ptr() as usize % 4) % 4;
-    let (table, rest) = scratch[skip..].split_at_mut(4 * steps);
+    let (table, rest) = scratch[skip..].split_at_mut(4 * plan.steps);
     // SAFETY: `table` is 4-aligned (`skip`) and holds `steps` u32s; any bytes are a u32.
-    let table = unsafe { core::slice::from_raw_parts_mut(table.as_mut_ptr() as *mut u32, steps) };
+    let table = unsafe { core::slice::from_raw_parts_mut(table.as_mut_ptr() as *mut u32, plan.steps) };
     let (pad, rest) = rest.split_at_mut(4 * CHUNK);
     let (tail, rest) = rest.split_at_mut(8 * CHUNK);
-    let (merged, rest) = rest.split_at_mut(merged);
-    // The tiles read the input (and its pad and tail copies) xored with `K::PRE_XOR`: from
-    // a flipped copy where the set asks for one (`flipped` is then the input's length).
-    let x: &[i8] = if flipped > 0 {
-        let copy = &mut rest[..a.x.len()];
-        for (d, &v) in copy.iter_mut().zip(a.x) {
-            *d = v as u8 ^ K::PRE_XOR;
-        }
-        // SAFETY: `copy` is `a.x.len()` initialized bytes; any byte is an i8.
-        unsafe { core::slice::from_raw_parts(copy.as_ptr() as *const i8, copy.len()) }
-    } else {
-        a.x
-    };
+    let (merged, rest) = rest.split_at_mut(plan.merged);
     pad.fill(a.zx as i8 as u8 ^ K::PRE_XOR);
+    if plan.mg > 0 {
+        merge_rows(a, b, plan.mg, merged);
+    }
+    let ng = b.ic_groups();
+    // The interior path's offsets: tap (ky, kx), group j -> (ky*dh*iw + kx*dw)*ic + 4j.
+    for (k, e) in table.iter_mut().enumerate() {
+        let off = if plan.mg > 0 {
+            (k / plan.mg) * g.dh * g.iw * g.ic + 4 * (k % plan.mg)
+        } else {
+            let (tap, j) = (k / ng, k % ng);
+            let (ky, kx) = (tap / g.kw, tap % g.kw);
+            (ky * g.dh * g.iw + kx * g.dw) * g.ic + 4 * j
+        };
+        *e = off as u32;
+    }
+    let sh = Shared { plan, table, pad, merged };
+    if plan.chunk == 0 {
+        // SAFETY: this function's conditions; `a.x` is the input `conv_shape` checked.
+        unsafe { run::<K>(a, g, b, &sh, a.x, oy0, y, tail) };
+        return;
+    }
+    let row_len = g.ow * g.oc;
+    let rows = y.len() / row_len;
+    let pix_row = g.iw * g.ic;
+    let mut r = 0;
+    while r < rows {
+        let n = plan.chunk.min(rows - r);
+        let (ya, yb) = (oy0 + r, oy0 + r + n);
+        let yc = &mut y[r * row_len..(r + n) * row_len];
+        match band(g, ya, yb) {
+            Some((b0, b1)) => {
+                let src = &a.x[b0 * pix_row..b1 * pix_row];
+                // `band` rows of `plan.band` bytes at most (`plan`: `n <= chunk`).
+                let copy = &mut rest[..src.len()];
+                for (d, &v) in copy.iter_mut().zip(src) {
+                    *d = v as u8 ^ K::PRE_XOR;
+                }
+                // SAFETY: `copy` is `src.len()` initialized bytes; any byte is an i8.
+                let x = unsafe { core::slice::from_raw_parts(copy.as_ptr() as *const i8, copy.len()) };
+                // The chunk as a convolution of its band: output row `ya + i` is row `i`,
+                // input row `b0 + j` is row `j`; `pt + b0 >= ya * sh` (`band`).
+                let sub = Geom { ih: b1 - b0, oh: n, pt: g.pt + b0 - ya * g.sh, ..*g };
+                // SAFETY: this function's conditions; `x` holds the `sub.ih` rows `sub` reads
+                // and `yc` its `n` output rows (the same taps as `g`'s rows `ya..yb`).
+                unsafe { run::<K>(a, &sub, b, &sh, x, 0, yc, tail) };
+            }
+            None => scalar_conv2d_i8(a, ya, yc),
+        }
+        r += n;
+    }
+}
+
+/// Output rows `oy0..` (`y`) of geometry `g` over the input `x` (already xored with
+/// `K::PRE_XOR`), with [`conv`]'s buffers.
+///
+/// # Safety
+/// As [`conv`]; `x` holds `g.ih * g.iw * g.ic` bytes and `y` whole rows `oy0..` of `g`.
+#[allow(clippy::too_many_arguments)] // the pieces of one call, split once in `conv`
+#[inline(always)]
+unsafe fn run<K: MicroI8>(a: &ConvI8<'_>, g: &Geom, b: &Blocked, sh: &Shared<'_>, x: &[i8], oy0: usize, y: &mut [i8], tail: &mut [u8]) {
+    let Plan { mg, steps, .. } = sh.plan;
     let tail_base = x.len().saturating_sub(4 * CHUNK);
     let n_tail = x.len() - tail_base;
     for (d, &v) in tail.iter_mut().zip(&x[tail_base..]) {
         *d = v as u8;
     }
     tail[n_tail..].fill(0);
-    if mg > 0 {
-        merge_rows(a, b, mg, merged);
-    }
     let rows = y.len() / (g.ow * g.oc);
     let ng = b.ic_groups();
-    // The interior path's offsets: tap (ky, kx), group j -> (ky*dh*iw + kx*dw)*ic + 4j.
-    for k in 0..steps {
-        let off = if mg > 0 {
-            (k / mg) * g.dh * g.iw * g.ic + 4 * (k % mg)
-        } else {
-            let (tap, j) = (k / ng, k % ng);
-            let (ky, kx) = (tap / g.kw, tap % g.kw);
-            (ky * g.dh * g.iw + kx * g.dw) * g.ic + 4 * j
-        };
-        table[k] = off as u32;
-    }
     let fblock_len = if mg > 0 { g.kh * mg * 64 } else { b.block_len() };
     // SAFETY: the caller guarantees `K`'s CPU features (# Safety).
     let zero_req = unsafe { K::req(&[0; OC_BLOCK], &[0.0; OC_BLOCK], 0, a.q) };
     let mut t = Tile::<K> {
         x: x.as_ptr(),
         x_len: x.len(),
-        pad: pad.as_ptr() as *const i8,
+        pad: sh.pad.as_ptr() as *const i8,
         tail: tail.as_ptr() as *const i8,
         tail_base,
-        table: table.as_ptr(),
+        table: sh.table.as_ptr(),
         steps,
         fw: [a.w.as_ptr(); MAX_M],
         w: [a.w.as_ptr(); MAX_M],
@@ -323,7 +399,7 @@ pub(crate) unsafe fn conv<K: MicroI8>(a: &ConvI8<'_>, b: &Blocked, oy0: usize, y
                 t.fw[m] = if mg > 0 {
                     // SAFETY: `blk - gi * oc_blocks < oc_blocks` blocks of `fblock_len` bytes:
                     // inside `merged` (`plan` sized it `oc_blocks * kh * mg * 64`).
-                    unsafe { (merged.as_ptr() as *const i8).add((blk - gi * b.oc_blocks()) * fblock_len + 4 * lane0) }
+                    unsafe { (sh.merged.as_ptr() as *const i8).add((blk - gi * b.oc_blocks()) * fblock_len + 4 * lane0) }
                 } else {
                     t.w[m]
                 };

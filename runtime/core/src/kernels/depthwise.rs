@@ -147,12 +147,19 @@ impl LaneOp for DwF32<'_, '_> {
     }
 }
 
+/// Does the int8 depthwise path (this one, or a set's [`super::dwconv_driver_i8`]) take
+/// these arguments (output rows `oy0..`, `y_len` elements)?
+#[inline(always)]
+pub(crate) fn takes_i8(a: &ConvI8<'_>, oy0: usize, y_len: usize) -> bool {
+    (-128..=127).contains(&a.zx) && applies(&a.g, a.packing, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y_len, true)
+}
+
 /// int8 depthwise convolution, or `false` (nothing written) when the conv isn't one this
 /// path takes; the caller then runs its general kernel.
 #[inline(always)]
 pub(crate) fn conv2d_i8(a: &ConvI8<'_>, oy0: usize, y: &mut [i8]) -> bool {
     let g = &a.g;
-    if !(-128..=127).contains(&a.zx) || !applies(g, a.packing, a.x.len(), a.w.len(), &[a.bias.len(), a.mult.len()], oy0, y.len(), true) {
+    if !takes_i8(a, oy0, y.len()) {
         return false;
     }
     let mut op = DwI8 {

@@ -36,7 +36,7 @@ mod avx512_dense_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx512_dwconv2d_f32;
 #[cfg(target_arch = "x86_64")]
-mod avx512_dwconv2d_i8;
+mod avx512vnni_dwconv2d_i8;
 #[cfg(target_arch = "x86_64")]
 mod avx512vnni_conv2d_i8;
 #[cfg(target_arch = "x86_64")]
@@ -92,7 +92,7 @@ static AVX512VNNI: Kernels = Kernels {
     conv2d_i8_scratch: super::conv_driver_i8::scratch_bytes::<avx512vnni_conv2d_i8::Vnni>,
     conv2d_f32: avx512_conv2d_f32::avx512_conv2d_f32,
     conv2d_f32_scratch: super::conv_driver_f32::scratch_bytes,
-    dwconv2d_i8: avx512_dwconv2d_i8::avx512_dwconv2d_i8,
+    dwconv2d_i8: avx512vnni_dwconv2d_i8::avx512vnni_dwconv2d_i8,
     dwconv2d_f32: avx512_dwconv2d_f32::avx512_dwconv2d_f32,
     dense_i8: avx512vnni_dense_i8::avx512vnni_dense_i8,
     dense_f32: avx512_dense_f32::avx512_dense_f32,
