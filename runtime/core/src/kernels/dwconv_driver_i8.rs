@@ -20,8 +20,6 @@
 
 // Pixel tiles are fixed-size arrays indexed by pixel on purpose (kept in registers).
 #![allow(clippy::needless_range_loop)]
-// Only the x86_64 sets have depthwise micro-kernels so far.
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use crate::kernels::conv_tiles::interior;
 use crate::kernels::depthwise::MAX_TAPS;

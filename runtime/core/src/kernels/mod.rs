@@ -27,6 +27,7 @@ mod dense_driver_f32;
 mod dense_driver_i8;
 pub mod cortexm;
 mod depthwise;
+#[cfg(target_arch = "x86_64")]
 mod dwconv_driver_i8;
 mod elementwise;
 mod layout;
