@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
 use kestrel_compiler::ir::{Graph, Layout, Node, NodeOp, Window};
-use kestrel_runtime::{Activation, Unary};
+use kestrel_runtime::{Activation, SoftmaxAxes, Unary};
 use kestrel_runtime::signature;
 use kestrel_tests::fuzz_harness;
 use kestrel_tests::*;
@@ -115,7 +115,7 @@ fn tiny_all_ops() -> Graph {
     let l = node(&mut g, "leaky", NodeOp::Act(Activation::LeakyRelu(0.1)), vec![h], [1, 1, 1, 8], Layout::Nchw, Activation::None);
     let fl = node(&mut g, "flatten", NodeOp::Alias, vec![l], [1, 1, 1, 8], Layout::FlatChw, Activation::None);
     let de = node(&mut g, "dense", NodeOp::Dense { weight: vals(3 * 8), bias: vals(3) }, vec![fl], [1, 1, 1, 3], Layout::FlatHwc, Activation::None);
-    g.output = node(&mut g, "softmax", NodeOp::Softmax, vec![de], [1, 1, 1, 3], Layout::FlatHwc, Activation::None);
+    g.output = node(&mut g, "softmax", NodeOp::Softmax(SoftmaxAxes::CHANNELS), vec![de], [1, 1, 1, 3], Layout::FlatHwc, Activation::None);
     g
 }
 
@@ -158,7 +158,7 @@ fn tiny_new_ops() -> Graph {
     let de = g.add_value("dense", [1, 1, 1, 3], Layout::FlatHwc);
     g.nodes.push(Node { name: "dense".into(), onnx_op: "Gemm".into(), op: NodeOp::Dense { weight: vals(12), bias: vals(3) }, inputs: vec![fl], output: de, act: Activation::None });
     let sm = g.add_value("softmax", [1, 1, 1, 3], Layout::FlatHwc);
-    g.nodes.push(Node { name: "softmax".into(), onnx_op: "Softmax".into(), op: NodeOp::Softmax, inputs: vec![de], output: sm, act: Activation::None });
+    g.nodes.push(Node { name: "softmax".into(), onnx_op: "Softmax".into(), op: NodeOp::Softmax(SoftmaxAxes::CHANNELS), inputs: vec![de], output: sm, act: Activation::None });
     g.output = sm;
     g
 }

@@ -47,7 +47,7 @@ pub(in super::super) fn softplus(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
 }
 
 /// A float attribute that must be finite.
-fn finite(nd: &Nd, name: &str, default: f32) -> Result<f32> {
+pub(super) fn finite(nd: &Nd, name: &str, default: f32) -> Result<f32> {
     let v = nd.attr_f(name, default)?;
     if v.is_finite() { Ok(v) } else { Err(nd.bad_attr(name, v, "must be finite")) }
 }
