@@ -48,11 +48,11 @@ mod tests {
         let mut y = [0f32; 8];
         lrn_f32(&x, 4, &p, &mut y);
         for (px, (xs, ys)) in x.chunks(4).zip(y.chunks(4)).enumerate() {
-            for ch in 0..4 {
+            for ch in 0..4usize {
                 let lo = ch.saturating_sub(1);
                 let hi = (ch + 1).min(3);
                 let sum: f32 = xs[lo..=hi].iter().map(|v| v * v).sum();
-                let want = xs[ch] / (2.0 + 0.2 * sum).powf(0.75);
+                let want = xs[ch] / (2.0f32 + 0.2 * sum).powf(0.75);
                 assert!((ys[ch] - want).abs() <= 1e-6 * want.abs().max(1.0), "pixel {px} channel {ch}: {} vs {want}", ys[ch]);
             }
         }

@@ -30,7 +30,7 @@ fn normalize(ctx: &mut Ctx, nd: &Nd, log: bool) -> Result<()> {
             (Layout::Nchw, 1) => &[3],
             (Layout::Nchw, 2) | (Layout::Nhwc, 1) => &[1],
             (Layout::Nchw, 3) | (Layout::Nhwc, 2) => &[2],
-            (Layout::Nhwc, _) => &[3],
+            (Layout::Nhwc, _) | (Layout::Nchw, _) => &[3],
             (Layout::FlatChw | Layout::FlatHwc, _) => &[1, 2, 3],
         }
     };
