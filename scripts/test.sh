@@ -28,6 +28,8 @@ done
 export KESTREL_PARITY_MODELS
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
+echo "== model corpus: the ONNX wheel's pytorch-converted 2-D tests compile and match ONNX Runtime in f32 (scripts/corpus.sh)"
+CORPUS_ONLY=pytorch CORPUS_EXPECT=36 KESTREL="$CARGO_TARGET_DIR/debug/kestrel" bash scripts/corpus.sh
 echo "== kestrel-runtime for thumbv7em-none-eabihf (no_std)"
 cargo build -p kestrel-runtime --no-default-features --target thumbv7em-none-eabihf --locked
 echo "== kestrel-runtime with signature checking for thumbv7em-none-eabihf (no_std)"

@@ -7,7 +7,7 @@
 use kestrel_engines::{OrtModel, TractModel};
 use kestrel_compiler::ir::{Graph, Layout, NodeOp, Window};
 use kestrel_compiler::onnx::{export, pb_util};
-use kestrel_runtime::{Activation, Model};
+use kestrel_runtime::{Activation, Model, SoftmaxAxes};
 use kestrel_tests::graph_builder::B;
 use kestrel_tests::*;
 
@@ -40,7 +40,7 @@ fn all_ops_graph() -> Graph {
     let weight = b.rand(10 * 16, 0.5);
     let bias = b.rand(10, 0.1);
     let d = b.node("dense", "Gemm", NodeOp::Dense { weight, bias }, vec![fl], [1, 1, 1, 10], Layout::FlatHwc, Activation::None);
-    let sm = b.node("predictions", "Softmax", NodeOp::Softmax, vec![d], [1, 1, 1, 10], Layout::FlatHwc, Activation::None);
+    let sm = b.node("predictions", "Softmax", NodeOp::Softmax(SoftmaxAxes::CHANNELS), vec![d], [1, 1, 1, 10], Layout::FlatHwc, Activation::None);
     b.g.output = sm;
     b.g.values[sm].name = "output".into();
     b.g

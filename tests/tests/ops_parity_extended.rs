@@ -3,7 +3,8 @@
 //! HardSigmoid, HardSwish and Swish (written as `x * gate(x)` and fused back at import),
 //! Tanh, Elu, Selu, Softplus, LeakyRelu and PRelu on a vector, per-channel PRelu, the
 //! squeeze-and-excitation Mul and Add of a `[1, C, 1, 1]` gate and a `[1, C, H, W]` map, Mul
-//! and Add by a per-channel constant (affine), Pad (constant, reflect, edge).
+//! and Add by a per-channel constant (affine), Pad (constant, reflect, edge), LRN (two odd
+//! windows).
 //! The op's input is computed exactly alike by both (a conv, a global average pool), so
 //! the int8 difference measured is the op's own.
 //! f32 `.kes` vs ONNX Runtime float within 1e-4 relative; int8 `.kes` vs ONNX Runtime on
@@ -13,7 +14,7 @@
 use kestrel_compiler::ir::{Graph, Layout, NodeOp, ValueId};
 use kestrel_compiler::onnx::{export, pb_util};
 use kestrel_engines::OrtModel;
-use kestrel_runtime::{kernels, Activation, AlignedBuf, Model, PadMode, Unary};
+use kestrel_runtime::{kernels, Activation, AlignedBuf, Lrn, Model, PadMode, Unary};
 use kestrel_tests::graph_builder::B;
 use kestrel_tests::*;
 
@@ -106,6 +107,10 @@ fn cases() -> Vec<(&'static str, Graph)> {
         ("pad_zero", conv_then(19, pad([2, 2, 2, 2], PadMode::Constant, 0.0))),
         ("pad_reflect", conv_then(20, pad([2, 1, 3, 0], PadMode::Reflect, 0.0))),
         ("pad_edge", conv_then(21, pad([0, 3, 1, 2], PadMode::Edge, 0.0))),
+        // Large alphas, so the normalization moves the values (AlexNet's 1e-4 barely does).
+        ("lrn", conv_then(22, |b, x| b.same("lrn", "LRN", NodeOp::Lrn(Lrn { size: 5, alpha: 0.5, beta: 0.75, bias: 1.0 }), vec![x]))),
+        // ONNX Runtime takes odd windows only (an even one is checked by the kernel's own test).
+        ("lrn_wide", conv_then(23, |b, x| b.same("lrn", "LRN", NodeOp::Lrn(Lrn { size: 7, alpha: 2.0, beta: 0.6, bias: 2.0 }), vec![x]))),
         ("mul_same_shape", conv_then(15, |b, x| {
             let y = b.conv("conv2", x, 8, 3, 1, 1, 1, 1, Activation::None);
             b.same("product", "Mul", NodeOp::Mul, vec![x, y])
@@ -193,8 +198,13 @@ fn int8_matches_onnxruntime_on_every_kernel_set(name: &str, g: &Graph) {
     assert!(worst <= 1.0 + 1e-3, "{name}: int8 .kes differs from ONNX Runtime QDQ by {worst} LSB");
 }
 
-/// A one-input ONNX model of `nodes` from "input" `[1, 3, 12, 10]` to "output".
+/// A one-input ONNX model (opset 13) of `nodes` from "input" `[1, 3, 12, 10]` to "output".
 fn onnx_model(nodes: Vec<kestrel_compiler::onnx::pb::NodeProto>, inits: Vec<kestrel_compiler::onnx::pb::TensorProto>, out: &[usize]) -> Vec<u8> {
+    onnx_model_opset(nodes, inits, out, 13)
+}
+
+/// [`onnx_model`] at `opset`.
+fn onnx_model_opset(nodes: Vec<kestrel_compiler::onnx::pb::NodeProto>, inits: Vec<kestrel_compiler::onnx::pb::TensorProto>, out: &[usize], opset: i64) -> Vec<u8> {
     use kestrel_compiler::onnx::pb;
     let graph = pb::GraphProto {
         name: "t".into(),
@@ -204,7 +214,7 @@ fn onnx_model(nodes: Vec<kestrel_compiler::onnx::pb::NodeProto>, inits: Vec<kest
         output: vec![pb_util::value_info_f32("output", out)],
         ..Default::default()
     };
-    pb_util::encode(&pb_util::model(graph, 13))
+    pb_util::encode(&pb_util::model(graph, opset))
 }
 
 /// MaxPool and AveragePool (without count_include_pad) with `ceil_mode = 1` where it adds a
@@ -271,18 +281,21 @@ fn weights(seed: u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A `k`x`k` Conv node (same padding) from `x` to `y` and its seeded weight and bias.
+fn conv(name: &str, x: &str, y: &str, cin: usize, cout: usize, k: usize, seed: u64) -> (kestrel_compiler::onnx::pb::NodeProto, Vec<kestrel_compiler::onnx::pb::TensorProto>) {
+    use pb_util::{attr_ints, node, tensor_f32};
+    let (w, b) = (format!("{name}.w"), format!("{name}.b"));
+    let attrs = vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("pads", &[(k / 2) as i64; 4])];
+    let n = node("Conv", name, &[x, &w, &b], &[y], attrs);
+    (n, vec![tensor_f32(&w, &[cout, cin, k, k], &weights(seed, cout * cin * k * k)), tensor_f32(&b, &[cout], &weights(seed + 1, cout))])
+}
+
 /// Views that move data and Slice of an activation, written directly in ONNX on input
 /// `[1, 3, 12, 10]`, each between convs so the int8 difference measured is the copy's:
 /// ShuffleNet's channel shuffle (Reshape to rank 5, Transpose, Reshape back), a Transpose
 /// of H and C before Flatten + Gemm, and a Slice on C, H and W with steps 1, 2, 3.
 fn copy_cases() -> Vec<(&'static str, Vec<u8>)> {
     use pb_util::{attr_i, attr_ints, node, tensor_f32, tensor_i64};
-    let conv = |name: &str, x: &str, y: &str, cin: usize, cout: usize, k: usize, seed: u64| {
-        let (w, b) = (format!("{name}.w"), format!("{name}.b"));
-        let attrs = vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("pads", &[(k / 2) as i64; 4])];
-        let n = node("Conv", name, &[x, &w, &b], &[y], attrs);
-        (n, vec![tensor_f32(&w, &[cout, cin, k, k], &weights(seed, cout * cin * k * k)), tensor_f32(&b, &[cout], &weights(seed + 1, cout))])
-    };
     let mut out = vec![];
     // Channel shuffle of 8 channels in 2 groups.
     let (c1, mut inits) = conv("conv1", "input", "a", 3, 8, 3, 11);
@@ -318,6 +331,16 @@ fn copy_cases() -> Vec<(&'static str, Vec<u8>)> {
     }
     let nodes = vec![c1, node("Slice", "crop", &["a", "st", "en", "ax", "sp"], &["b"], vec![]), c2];
     out.push(("slice_chw_steps", onnx_model(nodes, inits, &[1, 4, 5, 4])));
+    // Negative steps: channels 7, 5, 3 (from 7 down to 1 exclusive, step -2), rows reversed,
+    // columns 8 down to 1 step -3 (8, 5, 2).
+    let (c1, mut inits) = conv("conv1", "input", "a", 3, 8, 3, 37);
+    let (c2, i2) = conv("conv2", "b", "output", 3, 4, 1, 41);
+    inits.extend(i2);
+    for (n, v) in [("st", [7, -1, 8]), ("en", [1, i64::MIN, 0]), ("ax", [1, 2, 3]), ("sp", [-2, -1, -3])] {
+        inits.push(tensor_i64(n, &[3], &v));
+    }
+    let nodes = vec![c1, node("Slice", "flip", &["a", "st", "en", "ax", "sp"], &["b"], vec![]), c2];
+    out.push(("slice_negative_steps", onnx_model(nodes, inits, &[1, 4, 12, 3])));
     out
 }
 
@@ -326,8 +349,61 @@ fn copies_and_slices_match_onnxruntime_f32_and_int8_on_every_kernel_set() {
     for (name, onnx) in copy_cases() {
         let g = import_optimized(&onnx, false);
         assert!(g.nodes.iter().any(|n| matches!(n.op, NodeOp::Copy { .. })), "{name}: no copy op in {:?}", g.nodes);
+        matches_onnxruntime_f32_and_int8(name, &onnx);
+    }
+}
+
+/// Softmax and LogSoftmax of a conv's `[1, 4, 12, 10]` map (and of a Gemm's vector) on every
+/// axis, in opset 13 (one axis) and opset 11 (the coerced 2-D matrix: `axis..rank`), and
+/// after tf2onnx's NHWC transpose.
+fn softmax_cases() -> Vec<(&'static str, Vec<u8>)> {
+    use pb_util::{attr_i, attr_ints, node, tensor_f32};
+    let on_map = |op: &str, attrs: Vec<kestrel_compiler::onnx::pb::AttributeProto>, opset: i64| {
+        let (c1, inits) = conv("conv1", "input", "a", 3, 4, 3, 43);
+        onnx_model_opset(vec![c1, node(op, "norm", &["a"], &["output"], attrs)], inits, &[1, 4, 12, 10], opset)
+    };
+    let mut out = vec![
+        ("softmax_h", on_map("Softmax", vec![attr_i("axis", 2)], 13)),
+        ("log_softmax_w", on_map("LogSoftmax", vec![attr_i("axis", -1)], 13)),
+        ("softmax_channels_of_map", on_map("Softmax", vec![attr_i("axis", 1)], 13)),
+        ("softmax_hw_opset11", on_map("Softmax", vec![attr_i("axis", 2)], 11)),
+        ("log_softmax_chw_opset11", on_map("LogSoftmax", vec![attr_i("axis", 1)], 11)),
+        ("log_softmax_w_opset11", on_map("LogSoftmax", vec![attr_i("axis", 3)], 11)),
+    ];
+    // tf2onnx: NHWC view, softmax over H.
+    let (c1, inits) = conv("conv1", "input", "a", 3, 4, 3, 47);
+    let nodes = vec![c1, node("Transpose", "to_nhwc", &["a"], &["b"], vec![attr_ints("perm", &[0, 2, 3, 1])]), node("Softmax", "norm", &["b"], &["output"], vec![attr_i("axis", 1)])];
+    out.push(("softmax_nhwc_h", onnx_model(nodes, inits, &[1, 12, 10, 4])));
+    // A Gemm's vector (the classifier head), log-softmax.
+    let (c1, mut inits) = conv("conv1", "input", "a", 3, 4, 3, 53);
+    inits.push(tensor_f32("fc.w", &[6, 480], &weights(59, 6 * 480)));
+    inits.push(tensor_f32("fc.b", &[6], &weights(61, 6)));
+    let nodes = vec![
+        c1,
+        node("Flatten", "flat", &["a"], &["b"], vec![attr_i("axis", 1)]),
+        node("Gemm", "fc", &["b", "fc.w", "fc.b"], &["c"], vec![attr_i("transB", 1)]),
+        node("LogSoftmax", "norm", &["c"], &["output"], vec![attr_i("axis", 1)]),
+    ];
+    out.push(("log_softmax_vector", onnx_model(nodes, inits, &[1, 6])));
+    out
+}
+
+#[test]
+fn softmax_on_any_axis_matches_onnxruntime_f32_and_int8_on_every_kernel_set() {
+    for (name, onnx) in softmax_cases() {
+        let g = import_optimized(&onnx, false);
+        assert!(g.nodes.iter().any(|n| matches!(n.op, NodeOp::Softmax(_))), "{name}: no softmax in {:?}", g.nodes);
+        matches_onnxruntime_f32_and_int8(name, &onnx);
+    }
+}
+
+/// `onnx` compiled from its import: f32 within 1e-4 relative of ONNX Runtime on the same
+/// file, int8 as [`int8_matches_onnxruntime_on_every_kernel_set`].
+fn matches_onnxruntime_f32_and_int8(name: &str, onnx: &[u8]) {
+    {
+        let g = import_optimized(onnx, false);
         let shape = g.values[g.input].onnx_shape();
-        let mut ort = OrtModel::new(&onnx, 1).expect("ONNX Runtime (run scripts/setup.sh or set ORT_DYLIB_PATH)");
+        let mut ort = OrtModel::new(onnx, 1).expect("ONNX Runtime (run scripts/setup.sh or set ORT_DYLIB_PATH)");
         let kes = compile_f32(&g);
         let mut worst = 0f32;
         for x in inputs(&g, 6, 53) {
@@ -336,7 +412,6 @@ fn copies_and_slices_match_onnxruntime_f32_and_int8_on_every_kernel_set() {
         }
         eprintln!("{name}: f32 vs ONNX Runtime, worst relative error {worst:.2e}");
         assert!(worst <= 1e-4, "{name}: f32 .kes vs ONNX Runtime {worst}");
-
-        int8_matches_onnxruntime_on_every_kernel_set(name, &import_optimized(&onnx, true));
     }
+    int8_matches_onnxruntime_on_every_kernel_set(name, &import_optimized(onnx, true));
 }

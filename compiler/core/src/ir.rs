@@ -7,7 +7,7 @@
 //! shares the input's bytes. Weights keep ONNX's own layout (conv OIHW, dense `[n][k]` in
 //! the logical order of the dense input); lowering to `.kes` repacks them.
 
-use kestrel_runtime::{Activation, PadMode, Unary};
+use kestrel_runtime::{Activation, Lrn, PadMode, SoftmaxAxes, Unary};
 
 /// Index of a value in [`Graph::values`].
 pub type ValueId = usize;
@@ -156,8 +156,12 @@ pub enum NodeOp {
         /// The constant of [`PadMode::Constant`] (0 otherwise).
         value: f32,
     },
-    /// Softmax over the channel / last axis.
-    Softmax,
+    /// Softmax or log-softmax over the physical NHWC axes `first..=last`
+    /// ([`SoftmaxAxes::CHANNELS`]: the channel / last axis).
+    Softmax(SoftmaxAxes),
+    /// Local response normalization across channels (ONNX LRN; int8 keeps no
+    /// quantization of its own: it dequantizes, computes in f32 and quantizes).
+    Lrn(Lrn),
     /// Elementwise add of two values: the second of the first's shape, or `[1, 1, 1, C]`
     /// (one value per channel, broadcast over H and W).
     Add,
@@ -176,8 +180,8 @@ pub enum NodeOp {
         base: usize,
         /// Extents (product = output length).
         dims: Vec<usize>,
-        /// Input strides in elements.
-        strides: Vec<usize>,
+        /// Input strides in elements (negative: an axis read backwards).
+        strides: Vec<isize>,
     },
 }
 

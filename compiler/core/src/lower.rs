@@ -7,7 +7,7 @@ use kestrel_runtime::format::packing::{self, Blocked};
 use kestrel_runtime::format::TENSOR_ALIGN;
 use kestrel_runtime::lifetimes::{lifetimes, UNWRITTEN};
 use kestrel_runtime::writer::{KesWriter, TensorSpec};
-use kestrel_runtime::{Activation, ChannelOrder, DType, Op, OpKind, Precision, Preprocess, Resize, Unary};
+use kestrel_runtime::{Activation, ChannelOrder, DType, Op, OpKind, Precision, Preprocess, Resize, SoftmaxAxes, Unary};
 
 use crate::ir::{Graph, Layout, Node, NodeOp, ValueId};
 use crate::plan::{self, Buf};
@@ -319,7 +319,20 @@ impl<'g> Lowering<'g> {
                 op.weights = self.w.add_blob(&d.encode());
                 self.push(op, n, ni);
             }
-            NodeOp::Softmax => self.push(Op::new(OpKind::Softmax, in0, out), n, ni),
+            NodeOp::Softmax(a) => {
+                // The channel softmax keeps the record older runtimes read.
+                let mut op = Op::new(if *a == SoftmaxAxes::CHANNELS { OpKind::Softmax } else { OpKind::SoftmaxAxes }, in0, out);
+                if *a != SoftmaxAxes::CHANNELS {
+                    op.aux = a.encode();
+                }
+                self.push(op, n, ni);
+            }
+            NodeOp::Lrn(p) => {
+                let mut op = Op::new(OpKind::Lrn, in0, out);
+                op.aux = u32::from(u16_of(p.size, "LRN size")?);
+                op.weights = self.w.add_blob(&p.encode());
+                self.push(op, n, ni);
+            }
             NodeOp::Add | NodeOp::Mul => {
                 // The full-shape input first: the runtime broadcasts the second.
                 let (a, b) = if self.g.values[n.inputs[0]].len() >= self.g.values[n.inputs[1]].len() { (0, 1) } else { (1, 0) };

@@ -101,11 +101,16 @@ pub fn check(path: &Path, opts: &ImportOptions) -> Result<Vec<String>> {
 /// model that answers with confidence where the float model answers NaN.
 pub fn check_finite(g: &Graph) -> Result<()> {
     for n in &g.nodes {
+        let lrn;
         let blobs: Vec<(&str, &[f32])> = match &n.op {
             NodeOp::Conv { weight, bias, .. } | NodeOp::Dense { weight, bias } => vec![("weight", weight), ("bias", bias)],
             NodeOp::BatchNorm { scale, bias, mean, var, .. } => vec![("scale", scale), ("bias", bias), ("mean", mean), ("var", var)],
             NodeOp::PRelu { slope } => vec![("slope", slope)],
             NodeOp::Pad { value, .. } => vec![("pad value", std::slice::from_ref(value))],
+            NodeOp::Lrn(p) => {
+                lrn = [p.alpha, p.beta, p.bias];
+                vec![("LRN alpha, beta, bias", &lrn[..])]
+            }
             _ => vec![],
         };
         for (what, b) in blobs {

@@ -8,7 +8,7 @@
 //! parity tests and training starts, not predictions.
 
 use anyhow::bail;
-use kestrel_runtime::Activation;
+use kestrel_runtime::{Activation, SoftmaxAxes};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
@@ -128,7 +128,7 @@ fn dense(g: &mut Graph, rng: &mut impl Rng, name: &str, x: ValueId, n: usize, ac
 fn softmax_output(mut g: Graph, x: ValueId) -> Graph {
     let dims = g.values[x].dims;
     let y = g.add_value("output", dims, Layout::FlatHwc);
-    push(&mut g, "predictions", "Softmax", NodeOp::Softmax, vec![x], y, Activation::None);
+    push(&mut g, "predictions", "Softmax", NodeOp::Softmax(SoftmaxAxes::CHANNELS), vec![x], y, Activation::None);
     g.output = y;
     g
 }

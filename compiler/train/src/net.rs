@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::VarMap;
-use kestrel_runtime::Activation;
+use kestrel_runtime::{Activation, SoftmaxAxes};
 use rand::rngs::StdRng;
 use rand::Rng;
 
@@ -51,7 +51,7 @@ pub struct Net {
 /// The value the loss reads: the input of a closing softmax, else the graph output.
 pub fn logits_value(g: &Graph) -> ValueId {
     match g.producer(g.output).map(|p| &g.nodes[p]) {
-        Some(n) if n.op == NodeOp::Softmax => n.inputs[0],
+        Some(n) if n.op == NodeOp::Softmax(SoftmaxAxes::CHANNELS) => n.inputs[0],
         _ => g.output,
     }
 }
@@ -330,11 +330,11 @@ impl Net {
                 }
             }
             NodeOp::Act(a) => act(x.clone(), *a)?,
-            NodeOp::Softmax => candle_nn::ops::softmax(x, 1)?,
+            NodeOp::Softmax(SoftmaxAxes::CHANNELS) => candle_nn::ops::softmax(x, 1)?,
             NodeOp::Add => x.add(&ins[1])?,
             NodeOp::Concat => Tensor::cat(ins, 1)?,
             NodeOp::Alias => alias(x, &g.values[n.inputs[0]], &g.values[n.output])?,
-            NodeOp::Unary(_) | NodeOp::PRelu { .. } | NodeOp::Mul | NodeOp::Pad { .. } | NodeOp::Copy { .. } => {
+            NodeOp::Unary(_) | NodeOp::PRelu { .. } | NodeOp::Mul | NodeOp::Pad { .. } | NodeOp::Copy { .. } | NodeOp::Lrn(_) | NodeOp::Softmax(_) => {
                 bail!("layer \"{}\" ({}): training does not support this op yet", n.name, n.onnx_op)
             }
         };

@@ -13,7 +13,7 @@
 use crate::format::packing::Blocked;
 use crate::format::{File, Packing, Precision, TensorInfo, NO_TENSOR, WEIGHT_ALIGN};
 use crate::kernels::{Geom, DEPTHWISE_MAX_TAPS};
-use crate::ops::{Activation, Blob, Op, OpKind, PadMode, Strided, Unary};
+use crate::ops::{Activation, Blob, Lrn, Op, OpKind, PadMode, SoftmaxAxes, Strided, Unary};
 use crate::{cast, Error, Result};
 
 /// The weights of a conv or dense layer, typed by the model's precision.
@@ -79,8 +79,8 @@ pub(crate) enum LayerKind<'a> {
         /// Multiplier of x (int8).
         rescale: f32,
     },
-    /// Softmax over channels.
-    Softmax,
+    /// Softmax or log-softmax over a run of axes.
+    Softmax(SoftmaxAxes),
     /// int8 lookup table, 256 entries indexed by `x + 128`.
     Lut(&'a [u8]),
     /// f32 standalone activation.
@@ -101,6 +101,8 @@ pub(crate) enum LayerKind<'a> {
     Pad(Pad),
     /// Strided copy (checked in bounds by [`Strided::decode`]).
     Copy(Strided),
+    /// Local response normalization across channels.
+    Lrn(Lrn),
 }
 
 /// A Pad layer: `[top, left, bottom, right]` and how the border is filled.
@@ -308,9 +310,16 @@ impl<'a> Reader<'a> {
                 let [q] = self.rescale::<1>()?;
                 LayerKind::ConcatPart { offset: o.aux as usize, rescale: q }
             }
-            OpKind::Softmax => {
+            OpKind::Softmax | OpKind::SoftmaxAxes => {
                 self.no_blobs([o.weights, o.bias, o.quant])?;
-                LayerKind::Softmax
+                if o.act_a != 0.0 || o.act_b != 0.0 {
+                    return Err(self.bad("unused softmax field set"));
+                }
+                LayerKind::Softmax(match kind {
+                    OpKind::Softmax if o.aux == 0 => SoftmaxAxes::CHANNELS,
+                    OpKind::Softmax => return Err(self.bad("unused softmax field set")),
+                    _ => SoftmaxAxes::decode(o.aux).ok_or(self.bad("softmax axes not a run of H, W, C"))?,
+                })
             }
             OpKind::Act => {
                 if self.int8 {
@@ -363,6 +372,14 @@ impl<'a> Reader<'a> {
                 let d = self.blob(o.weights, Strided::BYTES)?;
                 let s = Strided::decode(d, x.len(), y.len()).ok_or(self.bad("copy descriptor out of range or not the output's size"))?;
                 LayerKind::Copy(s)
+            }
+            OpKind::Lrn => {
+                self.no_blobs([o.bias, o.quant])?;
+                if o.act_a != 0.0 || o.act_b != 0.0 {
+                    return Err(self.bad("unused LRN field set"));
+                }
+                let p = self.blob(o.weights, Lrn::BYTES)?;
+                LayerKind::Lrn(Lrn::decode(o.aux, p).ok_or(self.bad("LRN size not in 1..=65535 or a parameter not finite"))?)
             }
             OpKind::Lut => {
                 if !self.int8 {

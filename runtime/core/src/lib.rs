@@ -48,7 +48,7 @@ pub use crc32::crc32;
 pub use error::Error;
 pub use format::{ChannelOrder, Meta, Packing, Precision, Preprocess, Resize, TensorInfo};
 pub use model::{Labels, Limits, Model};
-pub use ops::{Activation, DType, Op, OpKind, PadMode, Strided, Unary, COPY_MAX_RANK};
+pub use ops::{Activation, DType, Lrn, Op, OpKind, PadMode, SoftmaxAxes, Strided, Unary, COPY_MAX_RANK};
 pub use parallel::{Parallel, Sequential};
 #[cfg(feature = "std")]
 pub use pool::ThreadPool;

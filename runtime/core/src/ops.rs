@@ -21,7 +21,7 @@ pub enum OpKind {
     Add = 5,
     /// Copies input 0 into the output at channel offset `aux` (one op per concat input).
     ConcatPart = 6,
-    /// Softmax over channels.
+    /// Softmax over channels (no field set; [`OpKind::SoftmaxAxes`] is the general form).
     Softmax = 7,
     /// int8 elementwise lookup table (256 entries, indexed by x + 128).
     Lut = 8,
@@ -47,6 +47,14 @@ pub enum OpKind {
     /// input element `base + sum(i[k] * strides[k])`. The descriptor is the weights blob;
     /// int8 copies bytes and keeps the quantization.
     Copy = 15,
+    /// Local response normalization across channels (ONNX LRN): `aux` = the window `size`,
+    /// the weights blob three f32 `alpha`, `beta`, `bias` ([`Lrn`]); int8 dequantizes,
+    /// computes in f32 and quantizes with the output's parameters.
+    Lrn = 16,
+    /// Softmax or log-softmax over a run of the NHWC axes H, W, C ([`SoftmaxAxes`] in
+    /// `aux`); int8 computes in f32 from the dequantized input and quantizes with the
+    /// output's parameters. The channel softmax keeps its own [`OpKind::Softmax`] record.
+    SoftmaxAxes = 17,
 }
 
 impl OpKind {
@@ -68,6 +76,8 @@ impl OpKind {
             13 => OpKind::PRelu,
             14 => OpKind::Pad,
             15 => OpKind::Copy,
+            16 => OpKind::Lrn,
+            17 => OpKind::SoftmaxAxes,
             _ => return None,
         })
     }
@@ -89,6 +99,8 @@ impl OpKind {
             OpKind::PRelu => "PRelu",
             OpKind::Pad => "Pad",
             OpKind::Copy => "Copy",
+            OpKind::Lrn => "LRN",
+            OpKind::SoftmaxAxes => "SoftmaxAxes",
         }
     }
 }
@@ -239,9 +251,10 @@ impl PadMode {
 pub const COPY_MAX_RANK: usize = 6;
 
 /// The descriptor of an [`OpKind::Copy`] op: `rank` axes of `dims` (row-major over the
-/// output, product = output length), each with an input `stride` in elements, from `base`.
-/// Stored as `1 + 1 + 2 * COPY_MAX_RANK` little-endian u32: rank, base, dims, strides
-/// (unused axes 0).
+/// output, product = output length), each with a signed input `stride` in elements (a
+/// negative one walks an axis backwards: a reversing Slice), from `base`.
+/// Stored as `1 + 1 + 2 * COPY_MAX_RANK` little-endian 32-bit words: rank, base, dims (u32)
+/// and strides (i32; unused axes 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Strided {
     /// Number of axes used (1..=[`COPY_MAX_RANK`]).
@@ -251,7 +264,7 @@ pub struct Strided {
     /// Output extent of each axis.
     pub dims: [usize; COPY_MAX_RANK],
     /// Input stride of each axis, in elements.
-    pub strides: [usize; COPY_MAX_RANK],
+    pub strides: [isize; COPY_MAX_RANK],
 }
 
 impl Strided {
@@ -259,11 +272,13 @@ impl Strided {
     pub const BYTES: usize = 4 * (2 + 2 * COPY_MAX_RANK);
 
     /// From `base` and per-axis `dims` / `strides` (the compiler's form); `None` for more
-    /// than [`COPY_MAX_RANK`] or no axes, or a value above `u32::MAX`.
-    pub fn from_parts(base: usize, dims: &[usize], strides: &[usize]) -> Option<Strided> {
+    /// than [`COPY_MAX_RANK`] or no axes, a base or extent above `u32::MAX` or a stride
+    /// outside `i32`.
+    pub fn from_parts(base: usize, dims: &[usize], strides: &[isize]) -> Option<Strided> {
         let r = dims.len();
         let fits = |v: usize| u32::try_from(v).is_ok();
-        if r == 0 || r > COPY_MAX_RANK || strides.len() != r || !fits(base) || !dims.iter().chain(strides).all(|&v| fits(v)) {
+        let fits_signed = |v: isize| i32::try_from(v).is_ok();
+        if r == 0 || r > COPY_MAX_RANK || strides.len() != r || !fits(base) || !dims.iter().all(|&v| fits(v)) || !strides.iter().all(|&v| fits_signed(v)) {
             return None;
         }
         let mut s = Strided { rank: r, base, dims: [0; COPY_MAX_RANK], strides: [0; COPY_MAX_RANK] };
@@ -280,7 +295,7 @@ impl Strided {
         words[1] = self.base as u32;
         for k in 0..COPY_MAX_RANK {
             words[2 + k] = self.dims[k] as u32;
-            words[2 + COPY_MAX_RANK + k] = self.strides[k] as u32;
+            words[2 + COPY_MAX_RANK + k] = self.strides[k] as i32 as u32;
         }
         for (o, w) in out.chunks_exact_mut(4).zip(words) {
             o.copy_from_slice(&w.to_le_bytes());
@@ -290,21 +305,24 @@ impl Strided {
 
     /// Decode `b` (exactly [`Strided::BYTES`] long) for an input of `x_len` and an output of
     /// `y_len` elements; `None` unless the rank is 1..=6, unused axes are 0, every used
-    /// extent is non-zero, the extents multiply to `y_len` and the last element read,
-    /// `base + sum((dims[k] - 1) * strides[k])`, is inside the input.
+    /// extent is non-zero, the extents multiply to `y_len` and every element read is inside
+    /// the input: the lowest, `base + sum((dims[k] - 1) * strides[k])` over the negative
+    /// strides, is at least 0 and the highest, the same sum over the positive ones, is below
+    /// `x_len`.
     pub fn decode(b: &[u8], x_len: usize, y_len: usize) -> Option<Strided> {
         if b.len() != Strided::BYTES {
             return None;
         }
-        let w = |i: usize| rd_u32(b, 4 * i) as usize;
-        let (rank, base) = (w(0), w(1));
+        let w = |i: usize| rd_u32(b, 4 * i);
+        let (rank, base) = (w(0) as usize, w(1));
         if !(1..=COPY_MAX_RANK).contains(&rank) {
             return None;
         }
-        let mut s = Strided { rank, base, dims: [0; COPY_MAX_RANK], strides: [0; COPY_MAX_RANK] };
-        let (mut count, mut last) = (1usize, base);
+        let mut s = Strided { rank, base: base as usize, dims: [0; COPY_MAX_RANK], strides: [0; COPY_MAX_RANK] };
+        // In i64: a u32 extent times an i32 stride fits, a sum of six is checked.
+        let (mut count, mut lo, mut hi) = (1usize, i64::from(base), i64::from(base));
         for k in 0..COPY_MAX_RANK {
-            let (d, st) = (w(2 + k), w(2 + COPY_MAX_RANK + k));
+            let (d, st) = (w(2 + k), w(2 + COPY_MAX_RANK + k) as i32);
             if k >= rank {
                 if d != 0 || st != 0 {
                     return None;
@@ -314,12 +332,91 @@ impl Strided {
             if d == 0 {
                 return None;
             }
-            count = count.checked_mul(d)?;
-            last = last.checked_add((d - 1).checked_mul(st)?)?;
-            s.dims[k] = d;
-            s.strides[k] = st;
+            count = count.checked_mul(d as usize)?;
+            let reach = i64::from(d - 1).checked_mul(i64::from(st))?;
+            if reach < 0 {
+                lo = lo.checked_add(reach)?;
+            } else {
+                hi = hi.checked_add(reach)?;
+            }
+            s.dims[k] = d as usize;
+            s.strides[k] = isize::try_from(st).ok()?;
         }
-        (count == y_len && last < x_len).then_some(s)
+        (count == y_len && lo >= 0 && usize::try_from(hi).is_ok_and(|h| h < x_len)).then_some(s)
+    }
+}
+
+/// What a softmax normalizes over: NHWC axes `first..=last` (1 = H, 2 = W, 3 = C), the
+/// groups of `n` elements `inner` apart ([`SoftmaxAxes::groups`]); `log` for log-softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftmaxAxes {
+    /// First axis normalized over (1..=3).
+    pub first: usize,
+    /// Last axis normalized over (`first..=3`).
+    pub last: usize,
+    /// Log-softmax (`x - max - ln(sum(e^(x - max)))`) instead of softmax.
+    pub log: bool,
+}
+
+impl SoftmaxAxes {
+    /// The softmax over channels ([`OpKind::Softmax`]).
+    pub const CHANNELS: SoftmaxAxes = SoftmaxAxes { first: 3, last: 3, log: false };
+
+    /// The record's `aux`: `first | last << 4 | log << 8`.
+    pub fn encode(&self) -> u32 {
+        self.first as u32 | (self.last as u32) << 4 | (self.log as u32) << 8
+    }
+
+    /// Decode `aux`; `None` unless `1 <= first <= last <= 3` and no other bit is set.
+    pub fn decode(aux: u32) -> Option<SoftmaxAxes> {
+        let (first, last, log) = ((aux & 0xF) as usize, (aux >> 4 & 0xF) as usize, aux >> 8);
+        let ok = (1..=3).contains(&first) && (first..=3).contains(&last) && log <= 1;
+        ok.then_some(SoftmaxAxes { first, last, log: log == 1 })
+    }
+
+    /// `(n, inner)` over NHWC `dims`: each group is `n` elements `inner` apart.
+    pub fn groups(&self, dims: [usize; 4]) -> (usize, usize) {
+        let (first, last) = (self.first.clamp(1, 3), self.last.clamp(1, 3));
+        (dims[first..=last.max(first)].iter().product(), dims[last.max(first) + 1..].iter().product())
+    }
+}
+
+/// The parameters of an [`OpKind::Lrn`] op (ONNX LRN): channel `c` of a pixel becomes
+/// `x[c] * (bias + alpha / size * sum(x[k]^2))^-beta` over the channels
+/// `k` in `c - (size - 1) / 2 ..= c + size / 2` that exist.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lrn {
+    /// Channels in the window (at least 1).
+    pub size: usize,
+    /// Scale of the sum of squares.
+    pub alpha: f32,
+    /// Exponent.
+    pub beta: f32,
+    /// Added to the scaled sum.
+    pub bias: f32,
+}
+
+impl Lrn {
+    /// Bytes of the stored parameters (`alpha`, `beta`, `bias` as little-endian f32).
+    pub const BYTES: usize = 12;
+
+    /// The stored parameter bytes (the window size goes in the record's `aux`).
+    pub fn encode(&self) -> [u8; Lrn::BYTES] {
+        let mut out = [0u8; Lrn::BYTES];
+        for (o, v) in out.chunks_exact_mut(4).zip([self.alpha, self.beta, self.bias]) {
+            o.copy_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decode window `size` and the parameter bytes `b`; `None` unless `b` is
+    /// [`Lrn::BYTES`] long, `size` is 1..=65535 and every parameter is finite.
+    pub fn decode(size: u32, b: &[u8]) -> Option<Lrn> {
+        if b.len() != Lrn::BYTES || !(1..=u16::MAX as u32).contains(&size) {
+            return None;
+        }
+        let p = Lrn { size: size as usize, alpha: rd_f32(b, 0), beta: rd_f32(b, 4), bias: rd_f32(b, 8) };
+        [p.alpha, p.beta, p.bias].iter().all(|v| v.is_finite()).then_some(p)
     }
 }
 

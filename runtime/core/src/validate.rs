@@ -162,7 +162,8 @@ fn check_layer(l: &Layer<'_>) -> Check {
             }
             finite_mults(&[*rescale])
         }
-        LayerKind::Softmax => same_shape("softmax must keep the shape"),
+        LayerKind::Softmax(_) => same_shape("softmax must keep the shape"),
+        LayerKind::Lrn(_) => same_shape("LRN must keep the shape"),
         LayerKind::Act => same_shape("standalone activation needs f32 tensors of one shape"),
         LayerKind::Lut(_) => same_shape("lookup table needs int8 tensors of one shape"),
         LayerKind::Unary(_) => same_shape("point-wise function needs tensors of one shape"),

@@ -15,6 +15,9 @@ const F32: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_all_ops.f32.kes"
 /// The point-wise and broadcasting ops (Unary, Lut, Mul, broadcast Add, PRelu), made the same way.
 const NEW_INT8: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_new_ops.int8.kes");
 const NEW_F32: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_new_ops.f32.kes");
+/// Pad, LRN, a backwards Copy and a log-softmax over H (tests/tests/fuzz_regressions.rs).
+const LAYOUT_INT8: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_layout_ops.int8.kes");
+const LAYOUT_F32: &[u8] = include_bytes!("../../../fuzz/seeds/kes/tiny_layout_ops.f32.kes");
 /// The reference workload (too slow for Miri).
 const MNIST: &[u8] = include_bytes!("../../../tests/golden/mnist_cnn_28.int8.kes");
 
@@ -83,7 +86,7 @@ fn load_and_run(bytes: &[u8]) -> Result<Vec<f32>, Error> {
 
 #[test]
 fn every_op_runs_on_the_scalar_kernels() {
-    for (name, bytes, n) in [("int8", INT8, 3), ("f32", F32, 3), ("new int8", NEW_INT8, 3), ("new f32", NEW_F32, 3), ("mnist", MNIST, 10)] {
+    for (name, bytes, n) in [("int8", INT8, 3), ("f32", F32, 3), ("new int8", NEW_INT8, 3), ("new f32", NEW_F32, 3), ("layout int8", LAYOUT_INT8, 3), ("layout f32", LAYOUT_F32, 3), ("mnist", MNIST, 10)] {
         if cfg!(miri) && name == "mnist" {
             continue;
         }
@@ -120,7 +123,7 @@ fn reseal(b: &mut [u8]) {
 
 #[test]
 fn resealed_corruptions_are_refused_or_run() {
-    for (name, file) in [("all ops", INT8), ("new ops", NEW_INT8), ("new ops f32", NEW_F32)] {
+    for (name, file) in [("all ops", INT8), ("new ops", NEW_INT8), ("new ops f32", NEW_F32), ("layout ops", LAYOUT_INT8), ("layout ops f32", LAYOUT_F32)] {
         let mut accepted = 0;
         for i in (0..file.len()).step_by(STRIDE) {
             for v in [file[i] ^ 0x01, file[i] ^ 0x80, 0xFF] {
@@ -197,6 +200,51 @@ fn malformed_new_op_records_are_typed_errors() {
         let blob = if name == "f32" { op::WEIGHTS } else { op::QUANT };
         refused(patch(file, prelu[0], blob + 4, &0u32.to_le_bytes()), prelu[0], &format!("{name}: PRelu without slopes"));
         refused(patch(file, prelu[0], op::KIND, &[OpKind::Mul as u8]), prelu[0], &format!("{name}: PRelu record as Mul"));
+    }
+}
+
+/// The layout and normalization records (Pad, LRN, SoftmaxAxes, Copy), each changed into
+/// what the decoder must refuse: each is `BadOp` naming the op, never a panic.
+#[test]
+fn malformed_layout_op_records_are_typed_errors() {
+    use kestrel_runtime::format::op;
+    use kestrel_runtime::OpKind;
+    let patch = |file: &[u8], i: usize, at: usize, bytes: &[u8]| {
+        let mut b = file.to_vec();
+        let o = ops_section(file) + i * op::LEN + at;
+        b[o..o + bytes.len()].copy_from_slice(bytes);
+        reseal(&mut b);
+        Model::load(Aligned::new(&b).bytes()).map(|_| ())
+    };
+    let refused = |r: Result<(), Error>, i: usize, what: &str| match r {
+        Err(Error::BadOp { index, .. }) if index == i => {}
+        other => panic!("{what}: op {i}: {other:?}"),
+    };
+    for (name, file) in [("f32", LAYOUT_F32), ("int8", LAYOUT_INT8)] {
+        let buf = Aligned::new(file);
+        let m = Model::load(buf.bytes()).expect(name);
+        let one = |k: OpKind| {
+            let v: Vec<usize> = (0..m.n_ops()).filter(|&i| m.op(i).op_kind() == Some(k)).collect();
+            assert_eq!(v.len(), 1, "{name}: one {k:?} op");
+            v[0]
+        };
+        let lrn = one(OpKind::Lrn);
+        refused(patch(file, lrn, op::AUX, &0u32.to_le_bytes()), lrn, &format!("{name}: LRN size 0"));
+        refused(patch(file, lrn, op::AUX, &70_000u32.to_le_bytes()), lrn, &format!("{name}: LRN size too large"));
+        refused(patch(file, lrn, op::ACT_A, &1f32.to_le_bytes()), lrn, &format!("{name}: LRN unused field"));
+        refused(patch(file, lrn, op::WEIGHTS + 4, &0u32.to_le_bytes()), lrn, &format!("{name}: LRN without parameters"));
+        let sm = one(OpKind::SoftmaxAxes);
+        for aux in [0u32, 0x13, 0x04, 0x40 | 3, 0x211] {
+            refused(patch(file, sm, op::AUX, &aux.to_le_bytes()), sm, &format!("{name}: softmax axes {aux:#x}"));
+        }
+        // The channel softmax record takes no axes.
+        let ch = one(OpKind::Softmax);
+        refused(patch(file, ch, op::AUX, &0x11u32.to_le_bytes()), ch, &format!("{name}: channel softmax with axes"));
+        let copy = one(OpKind::Copy);
+        refused(patch(file, copy, op::WEIGHTS + 4, &0u32.to_le_bytes()), copy, &format!("{name}: copy without descriptor"));
+        refused(patch(file, copy, op::KIND, &[OpKind::Lrn as u8]), copy, &format!("{name}: copy record as LRN"));
+        let pad = one(OpKind::Pad);
+        refused(patch(file, pad, op::KIND, &[OpKind::SoftmaxAxes as u8]), pad, &format!("{name}: pad record as softmax"));
     }
 }
 

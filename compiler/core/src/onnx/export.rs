@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use kestrel_runtime::{Activation, PadMode, Unary};
+use kestrel_runtime::{Activation, PadMode, SoftmaxAxes, Unary};
 use crate::onnx::pb;
 
 use super::pb_util::{self, attr_f, attr_i, attr_ints, OPSET};
@@ -114,10 +114,10 @@ impl Steps {
 }
 
 /// The input element (physical order) of each output element of a strided copy.
-pub(crate) fn copy_indices(base: usize, dims: &[usize], strides: &[usize]) -> Vec<usize> {
+pub(crate) fn copy_indices(base: usize, dims: &[usize], strides: &[isize]) -> Vec<usize> {
     let mut out = vec![base];
     for (&d, &s) in dims.iter().zip(strides) {
-        out = out.iter().flat_map(|&o| (0..d).map(move |i| o + i * s)).collect();
+        out = out.iter().flat_map(|&o| (0..d).map(move |i| o.wrapping_add_signed(i as isize * s))).collect();
     }
     out
 }
@@ -488,10 +488,11 @@ impl<'a> Exporter<'a> {
                 };
                 self.emit("Pad", &n.name, &[&ins[0], &p, &v], &[out], vec![pb_util::attr_s("mode", mode)]);
             }
-            NodeOp::Softmax => {
-                let axis = if ov.layout == Layout::Nchw { 1 } else { -1 };
-                self.emit("Softmax", &n.name, &[&ins[0]], &[out], vec![attr_i("axis", axis)]);
+            NodeOp::Lrn(p) => {
+                let attrs = vec![attr_i("size", p.size as i64), attr_f("alpha", p.alpha), attr_f("beta", p.beta), attr_f("bias", p.bias)];
+                self.spatial(n, "LRN", vec![ins[0].clone()], attrs, out);
             }
+            NodeOp::Softmax(a) => self.softmax(n, *a, &ins[0], out),
             NodeOp::Add => {
                 let refs: Vec<&str> = ins.iter().map(|s| s.as_str()).collect();
                 self.emit("Add", &n.name, &refs, &[out], vec![]);
@@ -532,6 +533,51 @@ impl<'a> Exporter<'a> {
                 }
             }
         }
+    }
+
+    /// Emit Softmax or LogSoftmax (opset 13: one axis) of node `n` over its physical axes
+    /// `a`: on the one ONNX axis they are where there is one (the channels of a map or a
+    /// vector, a row), else on axis 1 of the physical order reshaped to `[outer, n, inner]`.
+    fn softmax(&mut self, n: &Node, a: SoftmaxAxes, x: &str, out: &str) {
+        let g = self.g;
+        let op = if a.log { "LogSoftmax" } else { "Softmax" };
+        let (xv, ov) = (&g.values[n.inputs[0]], &g.values[n.output]);
+        let onnx_axis = |p: usize| match xv.layout {
+            Layout::Nchw => [0, 2, 3, 1][p],
+            Layout::Nhwc => p,
+            Layout::FlatChw | Layout::FlatHwc => 1,
+        };
+        let inside = |p: usize| (a.first..=a.last).contains(&p);
+        let moving: Vec<usize> = (1..4).filter(|&p| xv.dims[p] > 1).collect();
+        let mut axes: Vec<usize> = moving.iter().filter(|&&p| inside(p)).map(|&p| onnx_axis(p)).collect();
+        axes.dedup();
+        let one_axis = match axes[..] {
+            [] => Some(onnx_axis(a.last)),
+            [ax] if moving.iter().all(|&p| inside(p) || onnx_axis(p) != ax) => Some(ax),
+            _ => None,
+        };
+        if let Some(ax) = one_axis {
+            self.emit(op, &n.name, &[x], &[out], vec![attr_i("axis", ax as i64)]);
+            return;
+        }
+        let flat = |len: usize| Value { name: String::new(), dims: [1, 1, 1, len], layout: Layout::FlatHwc };
+        let (groups, inner) = a.groups(xv.dims);
+        let (k, outer) = (xv.len(), xv.len() / (groups * inner).max(1));
+        let mut steps = Steps::new(xv.onnx_shape());
+        for (s, _) in alias_steps(xv, &flat(k)) {
+            steps.push(s);
+        }
+        steps.push(Step::Reshape(vec![outer, groups, inner]));
+        let grouped = self.tname(&format!("{}_grouped", n.name));
+        self.steps(&n.name, None, steps.steps, x, &grouped);
+        let y = self.tname(&format!("{}_normalized", n.name));
+        self.emit(op, &n.name, &[&grouped], &[&y], vec![attr_i("axis", 1)]);
+        let mut back = Steps::new(vec![outer, groups, inner]);
+        back.push(Step::Reshape(vec![1, k]));
+        for (s, _) in alias_steps(&flat(k), ov) {
+            back.push(s);
+        }
+        self.steps(&n.name, None, back.steps, &y, out);
     }
 
     /// Emit layout steps `x -> out`; the first node is named `first` if given (an IR node
@@ -684,7 +730,7 @@ pub(crate) mod tests {
             node("pool1", "MaxPool", NodeOp::MaxPool { win: win(2, 2, 0) }, vec![c], p, Activation::None),
             node("flatten", "Flatten", NodeOp::Alias, vec![p], f, Activation::None),
             node("dense1", "Gemm", NodeOp::Dense { weight: dw, bias: db }, vec![f], d, Activation::None),
-            node("softmax", "Softmax", NodeOp::Softmax, vec![d], o, Activation::None),
+            node("softmax", "Softmax", NodeOp::Softmax(SoftmaxAxes::CHANNELS), vec![d], o, Activation::None),
         ];
         g.input = x;
         g.output = o;
@@ -798,7 +844,7 @@ pub(crate) mod tests {
                 Some(QParams::from_range(lo, hi))
             })
             .collect();
-        for n in g.nodes.iter().filter(|n| n.op == NodeOp::Softmax) {
+        for n in g.nodes.iter().filter(|n| matches!(n.op, NodeOp::Softmax(_))) {
             act[n.output] = Some(QParams::softmax());
         }
         QuantInfo { act }

@@ -203,7 +203,7 @@ pub fn calibrate_lowered(g: &Graph, f32: &Lowered, inputs: &[Vec<f32>], method: 
         let x = act[n.inputs[0]];
         act[n.output] = match n.op {
             NodeOp::MaxPool { .. } | NodeOp::AvgPool { .. } | NodeOp::Pad { .. } | NodeOp::Copy { .. } | NodeOp::Alias => x,
-            NodeOp::Softmax => Some(QParams::softmax()),
+            NodeOp::Softmax(a) if !a.log => Some(QParams::softmax()),
             _ => Some(from(n.output)),
         };
     }

@@ -167,7 +167,7 @@ fn dense(k: &Kernels, d: &Dense<'_>, l: &Layer<'_>, r: Run<'_, '_>) -> Result<()
 }
 
 /// The ops without a kernel-table slot: add, concat, softmax, lookup table, activation,
-/// point-wise function, PRelu, pad, copy.
+/// point-wise function, PRelu, pad, copy, LRN.
 fn elementwise(l: &Layer<'_>, x: &[u8], b: &[u8], y: &mut [u8]) -> Result<()> {
     if l.x.dtype == DType::I8 {
         elementwise_i8(l, cast::i8s(x), cast::i8s(b), cast::i8s_mut(y))
@@ -187,11 +187,12 @@ fn elementwise_i8(l: &Layer<'_>, x: &[i8], b: &[i8], y: &mut [i8]) -> Result<()>
             kernels::add_i8(x, xt.zero_point, r[0], b, bt.zero_point, r[1], q.zy, q.lo, q.hi, y);
         }
         LayerKind::ConcatPart { offset, rescale } => kernels::concat_part_i8(x, xt.dims[3], xt.zero_point, rescale, y, yt.dims[3], offset, yt.zero_point),
-        LayerKind::Softmax => kernels::softmax_i8(x, xt.dims[3], xt.scale, yt.scale, yt.zero_point, y),
+        LayerKind::Softmax(a) => kernels::softmax_i8(x, xt.dims, a, xt.scale, yt.scale, yt.zero_point, y),
         LayerKind::Lut(table) => kernels::lut_i8(x, table, y),
         LayerKind::PRelu(PRelu::I8 { mult }) => kernels::prelu_i8(x, xt.zero_point, mult, yt.zero_point, y),
         LayerKind::Pad(p) => kernels::pad(x, hwc(xt), p.pads, p.mode, kernels::quantize_f32(p.value, xt.scale, xt.zero_point), y),
         LayerKind::Copy(s) => kernels::strided_copy(x, &s, y),
+        LayerKind::Lrn(p) => kernels::lrn_i8(x, xt.dims[3], &p, xt.scale, xt.zero_point, yt.scale, yt.zero_point, y),
         _ => return Err(broken("no int8 elementwise kernel for this op")),
     }
     Ok(())
@@ -201,12 +202,13 @@ fn elementwise_f32(l: &Layer<'_>, x: &[f32], b: &[f32], y: &mut [f32]) -> Result
     match l.kind {
         LayerKind::Add { .. } => kernels::add_f32(x, b, l.act, y),
         LayerKind::ConcatPart { offset, .. } => kernels::concat_part_f32(x, l.x.dims[3], y, l.y.dims[3], offset),
-        LayerKind::Softmax => kernels::softmax_f32(x, l.x.dims[3], y),
+        LayerKind::Softmax(a) => kernels::softmax_f32(x, l.x.dims, a, y),
         LayerKind::Act => act_f32(x, l.act, y),
         LayerKind::Unary(u) => kernels::unary_f32(u, x, y),
         LayerKind::PRelu(PRelu::F32 { slope }) => kernels::prelu_f32(x, slope, y),
         LayerKind::Pad(p) => kernels::pad(x, hwc(&l.x), p.pads, p.mode, p.value, y),
         LayerKind::Copy(s) => kernels::strided_copy(x, &s, y),
+        LayerKind::Lrn(p) => kernels::lrn_f32(x, l.x.dims[3], &p, y),
         _ => return Err(broken("no f32 elementwise kernel for this op")),
     }
     Ok(())

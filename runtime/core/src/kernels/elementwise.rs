@@ -1,7 +1,7 @@
-//! Scalar elementwise kernels: add, concat, softmax, lookup table. These are memory-bound
+//! Scalar elementwise kernels: add, concat, lookup table. These are memory-bound
 //! and stay scalar on every target.
 
-use super::{quantize_f32, round_half_even};
+use super::round_half_even;
 use crate::ops::Activation;
 
 /// int8 add: `y = clamp(round_half_even((a - za) * ra + (b - zb) * rb) + zy)` with
@@ -55,36 +55,6 @@ pub fn concat_part_i8(x: &[i8], cx: usize, zx: i32, r: f32, y: &mut [i8], cy: us
 pub fn concat_part_f32(x: &[f32], cx: usize, y: &mut [f32], cy: usize, c0: usize) {
     for (xp, yp) in x.chunks_exact(cx).zip(y.chunks_exact_mut(cy)) {
         yp[c0..c0 + cx].copy_from_slice(xp);
-    }
-}
-
-/// f32 softmax over groups of `c` channels (max-subtracted, `expf` from libm).
-pub fn softmax_f32(x: &[f32], c: usize, y: &mut [f32]) {
-    for (xs, ys) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-        let m = xs.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let mut sum = 0f32;
-        for (o, &v) in ys.iter_mut().zip(xs) {
-            *o = libm::expf(v - m);
-            sum += *o;
-        }
-        for o in ys.iter_mut() {
-            *o /= sum;
-        }
-    }
-}
-
-/// int8 softmax: dequantize (the max-subtraction cancels the input zero point), softmax in f32, quantize (`sy` is 1/256, `zy` -128 by convention).
-pub fn softmax_i8(x: &[i8], c: usize, sx: f32, sy: f32, zy: i32, y: &mut [i8]) {
-    for (xs, ys) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
-        let m = xs.iter().fold(i8::MIN, |a, &b| a.max(b));
-        let mut sum = 0f32;
-        for &v in xs {
-            sum += libm::expf((v as i32 - m as i32) as f32 * sx);
-        }
-        for (o, &v) in ys.iter_mut().zip(xs) {
-            let p = libm::expf((v as i32 - m as i32) as f32 * sx) / sum;
-            *o = quantize_f32(p, sy, zy);
-        }
     }
 }
 

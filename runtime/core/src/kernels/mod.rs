@@ -39,7 +39,9 @@ mod scalar_dwconv2d;
 mod scalar_mul;
 mod scalar_pad;
 mod scalar_copy;
+mod scalar_lrn;
 mod scalar_pool;
+mod scalar_softmax;
 mod scalar_prelu;
 mod scalar_unary;
 pub mod x86;
@@ -50,14 +52,16 @@ mod simd_args;
 /// Largest depthwise kernel (kh * kw) the depthwise kernels take (the compiler writes such
 /// convs' weights PLAIN, which those kernels read without BLOCKED's padding).
 pub use depthwise::MAX_TAPS as DEPTHWISE_MAX_TAPS;
-pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8, softmax_f32, softmax_i8};
+pub use elementwise::{add_f32, add_i8, concat_part_f32, concat_part_i8, lut_i8};
 pub use scalar_conv2d::{scalar_conv2d_f32, scalar_conv2d_i8};
 pub use scalar_dense::{scalar_dense_f32, scalar_dense_i8};
 pub use scalar_dwconv2d::{scalar_dwconv2d_f32, scalar_dwconv2d_i8};
 pub use scalar_mul::{scalar_mul_f32, scalar_mul_i8};
 pub use scalar_pad::pad;
 pub use scalar_copy::strided_copy;
+pub use scalar_lrn::{lrn_f32, lrn_i8};
 pub use scalar_pool::{scalar_avgpool_f32, scalar_avgpool_i8, scalar_maxpool_f32, scalar_maxpool_i8};
+pub use scalar_softmax::{softmax_f32, softmax_i8};
 pub use scalar_prelu::{prelu_f32, prelu_i8};
 pub use scalar_unary::unary_f32;
 #[cfg(any(test, feature = "writer"))]

@@ -90,17 +90,17 @@ pub(super) fn finish(ctx: &mut Ctx, nd: &Nd, m: Moved) -> Result<()> {
 }
 
 /// `table` (`table[j]` = the source of element `j`) as `base + sum(i[k] * strides[k])` over
-/// row-major `dims`, with the fewest axes a greedy split from the innermost finds; `None`
-/// beyond [`COPY_MAX_RANK`] axes or where no split fits (a negative stride, an irregular
-/// table).
-pub(super) fn compress(table: &[usize]) -> Option<(usize, Vec<usize>, Vec<usize>)> {
-    let mut seq: Vec<usize> = table.to_vec();
+/// row-major `dims` (a stride negative where an axis runs backwards), with the fewest axes
+/// a greedy split from the innermost finds; `None` beyond [`COPY_MAX_RANK`] axes or where
+/// no split fits (an irregular table).
+pub(super) fn compress(table: &[usize]) -> Option<(usize, Vec<usize>, Vec<isize>)> {
+    let mut seq: Vec<isize> = table.iter().map(|&v| isize::try_from(v).ok()).collect::<Option<_>>()?;
     let (mut dims, mut strides) = (Vec::new(), Vec::new());
     while seq.len() > 1 {
         let m = seq.len();
-        let s = seq[1].checked_sub(seq[0])?;
-        let run = (1..m).take_while(|&i| seq[i] == seq[0] + i * s).count() + 1;
-        let fits = |l: usize| m % l == 0 && seq.chunks(l).all(|b| b.iter().enumerate().all(|(i, &v)| v == b[0] + i * s));
+        let s = seq[1] - seq[0];
+        let run = (1..m).take_while(|&i| seq[i] == seq[0] + i as isize * s).count() + 1;
+        let fits = |l: usize| m % l == 0 && seq.chunks(l).all(|b| b.iter().enumerate().all(|(i, &v)| v == b[0] + i as isize * s));
         let l = (2..=run).rev().find(|&l| fits(l))?;
         dims.push(l);
         strides.push(s);
@@ -115,11 +115,12 @@ pub(super) fn compress(table: &[usize]) -> Option<(usize, Vec<usize>, Vec<usize>
     }
     dims.reverse();
     strides.reverse();
-    Some((seq[0], dims, strides))
+    Some((seq[0] as usize, dims, strides))
 }
 
 /// ONNX Slice of an activation (starts/ends/axes/steps constant): a copy of the taken
-/// elements (steps > 0), or a free view where they already lie in order.
+/// elements (any non-zero steps: a negative one reverses its axis), or a free view where
+/// they already lie in order.
 pub(super) fn slice(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let m = source(ctx, nd)?;
     let (starts, ends, axes, steps) = if ctx.opset < 10 {
@@ -167,8 +168,11 @@ mod tests {
         // Columns 1..4 step 2 of rows 1..3 of a 4x5 map, and one element.
         assert_eq!(compress(&[6, 8, 11, 13]), Some((6, vec![2, 2], vec![5, 2])));
         assert_eq!(compress(&[7]), Some((7, vec![1], vec![1])));
-        // Backwards and irregular tables are refused.
-        assert_eq!(compress(&[3, 2, 1, 0]), None);
+        // Backwards axes have negative strides: a reversed row, the rows of a 3x4 map in
+        // reverse order, each read forwards.
+        assert_eq!(compress(&[3, 2, 1, 0]), Some((3, vec![4], vec![-1])));
+        assert_eq!(compress(&[8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3]), Some((8, vec![3, 4], vec![-4, 1])));
+        // Irregular tables are refused.
         assert_eq!(compress(&[0, 1, 3]), None);
     }
 

@@ -28,6 +28,8 @@ mod fold;
 mod front_tests;
 mod input;
 mod ops;
+#[cfg(test)]
+mod ops_tests;
 mod pad;
 mod reduce;
 mod views;
@@ -784,7 +786,7 @@ mod tests {
             }
             op => panic!("{op:?}"),
         }
-        assert_eq!(g.nodes[6].op, NodeOp::Softmax);
+        assert_eq!(g.nodes[6].op, NodeOp::Softmax(kestrel_runtime::SoftmaxAxes::CHANNELS));
     }
 
     fn same_pads(mode: &str, in_hw: usize, k: usize, s: usize) -> (Window, [usize; 4]) {
@@ -951,15 +953,20 @@ mod tests {
         assert_eq!(g.values[g.output].name, "out");
         assert_eq!(g.output, g.nodes[4].output);
 
-        // A reshape that moves data is a copy; a softmax over a spatial map is refused.
+        // A reshape that moves data is a copy; a softmax over a spatial map normalizes its
+        // channels, one over the batch alone is refused.
         let g = import(vec![node("Reshape", "rs", &["x", "s"], &["y"], vec![])], vec![tensor_i64("s", &[4], &[1, 4, 3, 2])], ("x", &[1, 2, 3, 4]), "y")
             .unwrap();
         assert!(matches!(g.nodes[..], [Node { op: NodeOp::Copy { .. }, .. }]), "{:?}", g.nodes);
-        let e = err_of(vec![node("Softmax", "s", &["x"], &["y"], vec![attr_i("axis", 1)])], vec![], &[1, 2, 3, 4], "y");
-        assert!(e.starts_with("node \"s\" (Softmax): attribute axis = 1 is not supported"), "{e}");
-        // Opset 13 default axis -1 on [1,C,1,1] addresses W, not C.
-        let e = err_of(vec![node("Softmax", "s", &["x"], &["y"], vec![])], vec![], &[1, 4, 1, 1], "y");
-        assert!(e.contains("axis = -1"), "{e}");
+        let softmax = |attrs, shape: &[usize]| import(vec![node("Softmax", "s", &["x"], &["y"], attrs)], vec![], ("x", shape), "y");
+        let g = softmax(vec![attr_i("axis", 1)], &[1, 2, 3, 4]).unwrap();
+        assert_eq!(g.nodes[0].op, NodeOp::Softmax(kestrel_runtime::SoftmaxAxes::CHANNELS));
+        // Opset 13 default axis -1 on [1,C,1,1] addresses W (of size 1), not C.
+        let g = softmax(vec![], &[1, 4, 1, 1]).unwrap();
+        assert_eq!(g.nodes[0].op, NodeOp::Softmax(kestrel_runtime::SoftmaxAxes { first: 2, last: 2, log: false }));
+        let e = err_of(vec![node("Softmax", "s", &["x"], &["y"], vec![attr_i("axis", 0)])], vec![], &[1, 2, 3, 4], "y");
+        assert!(e.starts_with("node \"s\" (Softmax): attribute axis = 0 is not supported"), "{e}");
+        assert!(e.contains("batch axis alone"), "{e}");
     }
 
     fn err_of(nodes: Vec<pb::NodeProto>, inits: Vec<pb::TensorProto>, input: &[usize], out: &str) -> String {

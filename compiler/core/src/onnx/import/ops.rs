@@ -2,13 +2,17 @@
 //! ONNX op type, looked up by [`builder`]. Each reads its node's inputs from the [`Ctx`]
 //! name tables, checks shapes, layouts and attributes, and appends IR nodes (or constants).
 
+mod lrn;
 mod pad;
 mod pointwise;
+mod softmax;
 
 use super::reduce::{reduce_max, reduce_mean, sum};
 use super::views::{flatten, reshape, squeeze, transpose, unsqueeze};
 use super::{Ctx, Nd, Result, MAX_WINDOW};
+use lrn::lrn;
 use pad::pad;
+use softmax::{log_softmax, softmax};
 use pointwise::{affine, broadcast, elu, hard_sigmoid, hard_swish, mul, prelu, selu, sigmoid, softplus, tanh};
 use crate::ir::{Layout, NodeOp, ValueId, Window};
 use kestrel_runtime::Activation;
@@ -38,6 +42,7 @@ pub(super) fn builder(op: &str) -> Option<Builder> {
         "Softplus" => softplus,
         "Mul" => mul,
         "Pad" => pad,
+        "LRN" => lrn,
         "MaxPool" => max_pool,
         "AveragePool" => avg_pool,
         "GlobalAveragePool" => global_avg_pool,
@@ -50,6 +55,7 @@ pub(super) fn builder(op: &str) -> Option<Builder> {
         "Transpose" => transpose,
         "Dropout" | "Identity" => forward,
         "Softmax" => softmax,
+        "LogSoftmax" => log_softmax,
         "Concat" => concat,
         "Unsqueeze" => unsqueeze,
         "Slice" => super::copy::slice,
@@ -422,7 +428,7 @@ fn matmul(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Add, Concat, Softmax
+// Add, Concat
 
 fn add(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let (Some(n0), Some(n1)) = (nd.input(0), nd.input(1)) else {
@@ -490,25 +496,6 @@ fn add_bias(ctx: &mut Ctx, nd: &Nd, vi: usize, ci: usize) -> Result<()> {
     ctx.g.values[v].name = out.to_string();
     ctx.values.insert(out.to_string(), v);
     Ok(())
-}
-
-fn softmax(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
-    let x = ctx.act(nd, 0)?;
-    let v = ctx.val(x);
-    let shape = v.onnx_shape();
-    let axis = nd.attr_i("axis", if ctx.opset < 13 { 1 } else { -1 })?;
-    let a = norm_axis(nd, axis, shape.len())?;
-    // Opset < 13 softmaxes the coerced 2-D [prod(..axis), prod(axis..)] matrix.
-    let reduced: Vec<usize> = if ctx.opset < 13 { (a..shape.len()).collect() } else { vec![a] };
-    let ch_axis = if v.layout == Layout::Nhwc { 3 } else { 1 };
-    if v.dims[1] * v.dims[2] != 1 || !reduced.contains(&ch_axis) {
-        return Err(nd.bad_attr(
-            "axis",
-            axis,
-            &format!("on ONNX shape {shape:?}; only a softmax over the channels of a vector ([1,K] or [1,C,1,1]) is supported"),
-        ));
-    }
-    ctx.push_same_shape(nd, NodeOp::Softmax, x)
 }
 
 fn concat(ctx: &mut Ctx, nd: &Nd) -> Result<()> {

@@ -47,7 +47,7 @@ pub(in super::super) fn softplus(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
 }
 
 /// A float attribute that must be finite.
-fn finite(nd: &Nd, name: &str, default: f32) -> Result<f32> {
+pub(super) fn finite(nd: &Nd, name: &str, default: f32) -> Result<f32> {
     let v = nd.attr_f(name, default)?;
     if v.is_finite() { Ok(v) } else { Err(nd.bad_attr(name, v, "must be finite")) }
 }
@@ -74,12 +74,15 @@ fn per_channel(v: &Value, k: &Const) -> Option<Vec<f32>> {
     }
 }
 
-/// PRelu with a constant slope: one value or one per channel ([`per_channel`]).
+/// PRelu with a constant slope: one value or one per channel ([`per_channel`]). Before
+/// opset 7 (no broadcasting yet) a slope of `C` values is one per channel whatever the
+/// input's rank: PyTorch's `PReLU(num_parameters=C)` exported at opset 6 writes it so.
 pub(in super::super) fn prelu(ctx: &mut Ctx, nd: &Nd) -> Result<()> {
     let x = ctx.act(nd, 0)?;
     let s = ctx.konst(nd, 1)?;
     let v = ctx.val(x);
-    let slope = per_channel(v, s).ok_or_else(|| {
+    let legacy = ctx.opset < 7 && s.dims == [v.dims[3]] && matches!(v.layout, Layout::Nchw);
+    let slope = per_channel(v, s).or_else(|| legacy.then(|| s.f32s())).ok_or_else(|| {
         nd.err(format!(
             "slope of shape {:?} on ONNX shape {:?}: only a scalar or one slope per channel is supported",
             s.dims,
