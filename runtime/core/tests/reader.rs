@@ -154,6 +154,23 @@ fn ops_section(file: &[u8]) -> usize {
         .expect("ops section")
 }
 
+/// `file` with `bytes` written at byte `at` of op record `i`, resealed, then loaded.
+fn patch(file: &[u8], i: usize, at: usize, bytes: &[u8]) -> Result<(), Error> {
+    let mut b = file.to_vec();
+    let o = ops_section(file) + i * kestrel_runtime::format::op::LEN + at;
+    b[o..o + bytes.len()].copy_from_slice(bytes);
+    reseal(&mut b);
+    Model::load(Aligned::new(&b).bytes()).map(|_| ())
+}
+
+/// Panics unless `r` is `BadOp` naming op `i`.
+fn refused(r: Result<(), Error>, i: usize, what: &str) {
+    match r {
+        Err(Error::BadOp { index, .. }) if index == i => {}
+        other => panic!("{what}: op {i}: {other:?}"),
+    }
+}
+
 /// The new op records, each changed into what the decoder must refuse (an unknown or
 /// malformed point-wise function, a function in an int8 model, a second input of the wrong
 /// shape, a missing slope): each is `BadOp` naming the op, never a panic.
@@ -161,17 +178,6 @@ fn ops_section(file: &[u8]) -> usize {
 fn malformed_new_op_records_are_typed_errors() {
     use kestrel_runtime::format::op;
     use kestrel_runtime::OpKind;
-    let patch = |file: &[u8], i: usize, at: usize, bytes: &[u8]| {
-        let mut b = file.to_vec();
-        let o = ops_section(file) + i * op::LEN + at;
-        b[o..o + bytes.len()].copy_from_slice(bytes);
-        reseal(&mut b);
-        Model::load(Aligned::new(&b).bytes()).map(|_| ())
-    };
-    let refused = |r: Result<(), Error>, i: usize, what: &str| match r {
-        Err(Error::BadOp { index, .. }) if index == i => {}
-        other => panic!("{what}: op {i}: {other:?}"),
-    };
     let (f, i8b) = (Aligned::new(NEW_F32), Aligned::new(NEW_INT8));
     let (mf, mi) = (Model::load(f.bytes()).expect("f32"), Model::load(i8b.bytes()).expect("int8"));
     let kinds = |m: &Model<'_>, k: OpKind| (0..m.n_ops()).filter(|&i| m.op(i).op_kind() == Some(k)).collect::<Vec<_>>();
@@ -209,17 +215,6 @@ fn malformed_new_op_records_are_typed_errors() {
 fn malformed_layout_op_records_are_typed_errors() {
     use kestrel_runtime::format::op;
     use kestrel_runtime::OpKind;
-    let patch = |file: &[u8], i: usize, at: usize, bytes: &[u8]| {
-        let mut b = file.to_vec();
-        let o = ops_section(file) + i * op::LEN + at;
-        b[o..o + bytes.len()].copy_from_slice(bytes);
-        reseal(&mut b);
-        Model::load(Aligned::new(&b).bytes()).map(|_| ())
-    };
-    let refused = |r: Result<(), Error>, i: usize, what: &str| match r {
-        Err(Error::BadOp { index, .. }) if index == i => {}
-        other => panic!("{what}: op {i}: {other:?}"),
-    };
     for (name, file) in [("f32", LAYOUT_F32), ("int8", LAYOUT_INT8)] {
         let buf = Aligned::new(file);
         let m = Model::load(buf.bytes()).expect(name);

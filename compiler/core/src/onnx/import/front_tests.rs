@@ -10,7 +10,7 @@ fn ramp(n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * scale).collect()
 }
 
-fn model(nodes: Vec<pb::NodeProto>, inits: Vec<pb::TensorProto>, input: &[usize], opset: i64) -> Vec<u8> {
+pub(super) fn model(nodes: Vec<pb::NodeProto>, inits: Vec<pb::TensorProto>, input: &[usize], opset: i64) -> Vec<u8> {
     let graph = pb::GraphProto {
         node: nodes,
         initializer: inits,

@@ -5,23 +5,11 @@ use super::*;
 use crate::onnx::pb_util::{self as pu, attr_f, attr_i, node};
 use kestrel_runtime::Lrn;
 
-fn model(nodes: Vec<pb::NodeProto>, input: &[usize], opset: i64) -> Vec<u8> {
-    model_with(nodes, vec![], input, opset)
-}
-
-fn model_with(nodes: Vec<pb::NodeProto>, inits: Vec<pb::TensorProto>, input: &[usize], opset: i64) -> Vec<u8> {
-    let graph = pb::GraphProto {
-        node: nodes,
-        initializer: inits,
-        input: vec![pu::value_info_f32("x", input)],
-        output: vec![pu::value_info_f32("y", &[])],
-        ..Default::default()
-    };
-    pu::encode(&pu::model(graph, opset))
-}
+/// The one-node-chain model of the front end's tests (input "x", output "y").
+use super::front_tests::model as model_with;
 
 fn import(nodes: Vec<pb::NodeProto>, input: &[usize], opset: i64) -> std::result::Result<Graph, String> {
-    import_onnx(&model(nodes, input, opset)).map_err(|e| e.to_string())
+    import_onnx(&model_with(nodes, vec![], input, opset)).map_err(|e| e.to_string())
 }
 
 #[test]
